@@ -1,0 +1,124 @@
+//! The `tpt-http` command: `run SCRIPT [ARGS...]` and `demo`.
+
+use clap::{Args, Parser, Subcommand};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tpt_http::Config;
+use tpt_http_cli::runner::{self, RunError, RunOptions};
+
+/// Run The Powder Toy's Lua scripts that use `http` outside the game.
+#[derive(Parser)]
+#[command(name = "tpt-http", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a TPT-style script with a tick loop.
+    Run {
+        #[command(flatten)]
+        policy: Policy,
+        /// The Lua script to run.
+        script: String,
+        /// Arguments, given to the script as arg[1], arg[2], ...
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Offline demo: a local HTTPS server and a bundled script (downloads, upload, cancel).
+    Demo {
+        #[command(flatten)]
+        policy: Policy,
+    },
+}
+
+#[derive(Args)]
+struct Policy {
+    /// Ticks per second; 0 ticks as soon as a request finishes.
+    #[arg(long, default_value_t = 60.0)]
+    fps: f64,
+    /// Allow plain http:// (without it HTTPS is enforced: http:// gives 601).
+    #[arg(long)]
+    allow_http: bool,
+    /// Disable networking: every request gives 604.
+    #[arg(long)]
+    no_network: bool,
+    /// Trust the CA certificates in this PEM file as well as the system's.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<String>,
+    /// Send requests through this HTTP proxy (default: the usual proxy environment variables).
+    #[arg(long, value_name = "URL")]
+    proxy: Option<String>,
+    /// Connections open at once to one host (TPT uses 1).
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    max_host_connections: usize,
+    /// Print one line per request on stderr: method, URL, status, bytes, time.
+    #[arg(long)]
+    trace: bool,
+}
+
+impl Policy {
+    fn options(&self) -> Result<RunOptions, String> {
+        if !(self.fps >= 0.0 && self.fps.is_finite()) {
+            return Err(format!("--fps must be 0 or more, got {}", self.fps));
+        }
+        if self.max_host_connections == 0 {
+            return Err("--max-host-connections must be at least 1".into());
+        }
+        let mut config = Config {
+            enforce_https: !self.allow_http,
+            network_enabled: !self.no_network,
+            proxy: self.proxy.clone(),
+            max_host_connections: self.max_host_connections,
+            ..Config::default()
+        };
+        if let Some(path) = &self.ca_file {
+            let pem = std::fs::read(path).map_err(|e| format!("cannot read --ca-file {path}: {e}"))?;
+            config.extra_ca_pem = Some(pem);
+        }
+        if self.trace {
+            config.trace = Some(Arc::new(|t: &tpt_http::TraceRecord| {
+                eprintln!(
+                    "tpt-http: {} {} -> {} {} bytes {:.1} ms",
+                    t.method,
+                    t.url,
+                    t.status,
+                    t.bytes,
+                    t.elapsed.as_secs_f64() * 1000.0
+                );
+            }));
+        }
+        let _ = Duration::ZERO;
+        Ok(RunOptions {
+            fps: self.fps,
+            config,
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Run { policy, script, args } => policy
+            .options()
+            .map_err(RunError::Setup)
+            .and_then(|opts| runner::run_file(script, args, &opts)),
+        Command::Demo { policy } => policy
+            .options()
+            .map_err(RunError::Setup)
+            .and_then(tpt_http_cli::demo::run),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(RunError::Lua(msg)) => {
+            eprintln!("tpt-http: lua error: {msg}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("tpt-http: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

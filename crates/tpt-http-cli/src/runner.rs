@@ -1,0 +1,196 @@
+//! The tick loop that runs TPT-style scripts outside the game.
+//!
+//! A script gets the full standard library, `arg`, the `http` table, `event.register` /
+//! `event.unregister` with `event.tick`, `tpt.register_step` / `tpt.unregister_step`, and
+//! `socket.gettime()`. Each tick the runner clears TPT's per-tick request flags
+//! ([`tpt_http::Http::tick`]) and then calls the tick handlers in registration order, as TPT does
+//! before `event.tick` handlers run. This module knows Lua and the `http` API's host handle, not
+//! the engine.
+
+use std::time::{Duration, Instant};
+use tpt_http::mlua::{self, Function, Lua, Table, Value};
+use tpt_http::{Config, Http};
+
+/// How a script is run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Ticks per second; 0 means "tick as soon as a request finishes" (and at most every
+    /// millisecond while no request is in flight), never spinning.
+    pub fps: f64,
+    /// The policy for the script's `http` table. `tick_gating` is forced on.
+    pub config: Config,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            fps: 60.0,
+            config: Config::default(),
+        }
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug)]
+pub enum RunError {
+    /// The script could not be read.
+    Io(std::io::Error),
+    /// The script raised a Lua error (message with traceback).
+    Lua(String),
+    /// The host setup failed (bad CA file, bad proxy...).
+    Setup(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Io(e) => write!(f, "cannot read script: {e}"),
+            RunError::Lua(e) => f.write_str(e),
+            RunError::Setup(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Event ids, as numbers like TPT's `event` constants.
+const EVENT_TICK: i64 = 15;
+
+const PRELUDE: &str = r#"
+local handlers, exit = ...
+event = event or {}
+event.tick = event.tick or 15
+function event.register(ev, fn)
+  if type(fn) ~= "function" then error("bad argument #2 to 'register' (function expected, got " .. type(fn) .. ")", 2) end
+  if ev == event.tick then
+    for _, f in ipairs(handlers) do if f == fn then return fn end end
+    handlers[#handlers + 1] = fn
+  end
+  return fn
+end
+function event.unregister(ev, fn)
+  if ev == event.tick then
+    for i, f in ipairs(handlers) do if f == fn then table.remove(handlers, i) return end end
+  end
+end
+tpt = tpt or {}
+function tpt.register_step(fn) return event.register(event.tick, fn) end
+function tpt.unregister_step(fn) return event.unregister(event.tick, fn) end
+os.exit = function(code)
+  if code == true or code == nil then code = 0 elseif code == false then code = 1 end
+  exit.code = tonumber(code) or 0
+  error(exit, 0)
+end
+"#;
+
+/// Run `source` (named `name` in messages) with `args` as `arg[1..]`. Returns the exit code the
+/// script asked for (0 when it simply ends).
+///
+/// # Errors
+/// The host setup failed or the script raised an error.
+pub fn run_source(name: &str, source: &[u8], args: &[String], opts: &RunOptions) -> Result<i32, RunError> {
+    // SAFETY: scripts get the full standard library (including ffi and debug), as in TPT.
+    let lua = unsafe { Lua::unsafe_new() };
+    let mut config = opts.config.clone();
+    config.tick_gating = true;
+    let http = tpt_http::install(&lua, config).map_err(|e| RunError::Setup(e.to_string()))?;
+    let lua_err = |e: mlua::Error| RunError::Lua(e.to_string());
+
+    let handlers = lua.create_table().map_err(lua_err)?;
+    let exit = lua.create_table().map_err(lua_err)?;
+    install_globals(&lua, name, args).map_err(lua_err)?;
+    lua.load(PRELUDE)
+        .set_name("=tpt-http prelude")
+        .call::<()>((handlers.clone(), exit.clone()))
+        .map_err(lua_err)?;
+
+    let chunk = lua.load(source).set_name(format!("@{name}"));
+    if let Some(code) = outcome(chunk.exec(), &exit)? {
+        return Ok(code);
+    }
+
+    let frame = if opts.fps > 0.0 {
+        Some(Duration::from_secs_f64(1.0 / opts.fps))
+    } else {
+        None
+    };
+    let mut next_tick = Instant::now();
+    loop {
+        let count = handlers.raw_len();
+        if count == 0 && http.in_flight() == 0 {
+            return Ok(0);
+        }
+        wait_for_tick(&http, frame, &mut next_tick);
+        http.tick();
+        let current: Vec<Function> = handlers.sequence_values().filter_map(Result::ok).collect();
+        for f in current {
+            if let Some(code) = outcome(f.call::<Value>(()).map(|_| ()), &exit)? {
+                return Ok(code);
+            }
+        }
+    }
+}
+
+/// Run the script file at `path`.
+///
+/// # Errors
+/// See [`run_source`].
+pub fn run_file(path: &str, args: &[String], opts: &RunOptions) -> Result<i32, RunError> {
+    let source = std::fs::read(path).map_err(RunError::Io)?;
+    run_source(path, &source, args, opts)
+}
+
+fn wait_for_tick(http: &Http, frame: Option<Duration>, next_tick: &mut Instant) {
+    match frame {
+        Some(frame) => {
+            *next_tick += frame;
+            let now = Instant::now();
+            if *next_tick > now {
+                std::thread::sleep(*next_tick - now);
+            } else {
+                *next_tick = now;
+            }
+        }
+        None if http.in_flight() > 0 => {
+            // Sleep until a request finishes; the timeout only bounds a lost wake-up.
+            http.news().wait(Some(Duration::from_secs(1)));
+        }
+        None => std::thread::sleep(Duration::from_millis(1)),
+    }
+}
+
+/// Turn a chunk or handler result into: keep going (`None`), exit with a code, or an error.
+fn outcome(result: mlua::Result<()>, exit: &Table) -> Result<Option<i32>, RunError> {
+    if let Ok(Some(code)) = exit.raw_get::<Option<i64>>("code") {
+        return Ok(Some(code as i32));
+    }
+    match result {
+        Ok(()) => Ok(None),
+        Err(e) => Err(RunError::Lua(e.to_string())),
+    }
+}
+
+fn install_globals(lua: &Lua, name: &str, args: &[String]) -> mlua::Result<()> {
+    let g = lua.globals();
+    let arg = lua.create_table()?;
+    arg.raw_set(0, name)?;
+    for (i, a) in args.iter().enumerate() {
+        arg.raw_set(i + 1, a.as_str())?;
+    }
+    g.set("arg", arg)?;
+    let socket = lua.create_table()?;
+    let epoch = std::time::UNIX_EPOCH;
+    socket.set(
+        "gettime",
+        lua.create_function(move |_, ()| {
+            Ok(std::time::SystemTime::now()
+                .duration_since(epoch)
+                .map_or(0.0, |d| d.as_secs_f64()))
+        })?,
+    )?;
+    g.set("socket", socket)?;
+    let event = lua.create_table()?;
+    event.set("tick", EVENT_TICK)?;
+    g.set("event", event)?;
+    Ok(())
+}

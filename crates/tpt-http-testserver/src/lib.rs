@@ -1,0 +1,48 @@
+//! Loopback HTTP/HTTPS test servers for the `tpt-http` test suite and the
+//! offline demo of `tpt-http-cli`.
+//!
+//! Everything in this crate exists so that tests (and the demo) never need the
+//! real network:
+//!
+//! * [`TestCa`] creates a throw-away certificate authority at run time and
+//!   issues server certificates (valid or already expired) signed by it.
+//! * [`Server`] is a hyper based server (plain HTTP, or HTTPS with h2 and
+//!   HTTP/1.1 via ALPN) with a fixed set of routes such as `/echo`,
+//!   `/bytes/N`, `/redirect/N` and `/hang`; see [`Server`] for the list.
+//! * [`RawServer`] writes a canned byte string to every connection, for
+//!   malformed-response tests, or accepts connections and stays silent.
+//! * [`closed_port`] finds a port on which nothing listens.
+//!
+//! Every server runs on its own thread with its own tokio runtime, listens on
+//! a port chosen by the operating system, and is shut down when dropped.
+//! Servers only ever bind `127.0.0.1`; nothing here listens on any other
+//! address.
+
+mod body;
+mod ca;
+mod raw;
+mod routes;
+mod runtime;
+mod server;
+
+pub use ca::TestCa;
+pub use raw::RawServer;
+pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+pub use server::Server;
+
+/// Returns a port on `127.0.0.1` where nothing listens.
+///
+/// This binds port 0, takes the port the operating system picked and drops
+/// the listener again, so connecting to it is refused (unless some other
+/// program grabs the port in the meantime, which is unlikely).
+pub fn closed_port() -> u16 {
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", 0)).expect("binding 127.0.0.1:0 for closed_port failed");
+    listener
+        .local_addr()
+        .expect("local_addr of a bound listener")
+        .port()
+}
+
+#[cfg(test)]
+mod tests;

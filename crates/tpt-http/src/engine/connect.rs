@@ -1,0 +1,295 @@
+//! Opening connections: name resolution, TCP, an optional proxy tunnel, TLS, and the HTTP/1.1 or
+//! HTTP/2 handshake chosen by ALPN. Every failure is classified into a [`FailureKind`] here.
+
+use super::pool::{Conn, SlotGuard};
+use crate::Error;
+use crate::config::Config;
+use crate::failure::{Failure, FailureKind};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use std::sync::{Arc, OnceLock};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Where a connection goes: scheme, host and port of the origin server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Origin {
+    pub(crate) https: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl Origin {
+    pub(crate) fn of(url: &url::Url) -> Origin {
+        Origin {
+            https: url.scheme() == "https",
+            host: url.host_str().unwrap_or_default().to_string(),
+            port: url.port_or_known_default().unwrap_or(80),
+        }
+    }
+
+    /// The host name without IPv6 brackets, for DNS and TLS.
+    fn bare_host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
+
+/// The rustls configuration for `config`: TLS 1.2 minimum, system roots plus the extra CA, ALPN h2
+/// and http/1.1.
+pub(crate) fn tls_config(config: &Config) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    if config.system_roots {
+        let (_added, _ignored) = roots.add_parsable_certificates(system_roots().iter().cloned());
+    }
+    if let Some(pem) = &config.extra_ca_pem {
+        let mut count = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| Error::config(format!("extra CA is not valid PEM: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| Error::config(format!("extra CA certificate rejected: {e}")))?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err(Error::config("extra CA file holds no certificate"));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::config(format!("tls setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(tls))
+}
+
+/// Which proxy (if any) serves which origin.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ProxyRules {
+    http: Option<(String, u16)>,
+    https: Option<(String, u16)>,
+    no_proxy: Vec<String>,
+}
+
+fn parse_proxy(raw: &str) -> Result<(String, u16), Error> {
+    let with_scheme = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("http://{raw}")
+    };
+    let url = url::Url::parse(&with_scheme).map_err(|e| Error::config(format!("bad proxy url: {e}")))?;
+    if url.scheme() != "http" {
+        return Err(Error::config(format!(
+            "unsupported proxy scheme \"{}\"",
+            url.scheme()
+        )));
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| Error::config("proxy url has no host"))?;
+    Ok((host.to_string(), url.port().unwrap_or(1080)))
+}
+
+impl ProxyRules {
+    pub(crate) fn from_config(config: &Config) -> Result<ProxyRules, Error> {
+        if let Some(p) = &config.proxy {
+            let p = parse_proxy(p)?;
+            return Ok(ProxyRules {
+                http: Some(p.clone()),
+                https: Some(p),
+                no_proxy: Vec::new(),
+            });
+        }
+        if config.no_proxy_env {
+            return Ok(ProxyRules::default());
+        }
+        let env = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
+        };
+        let all = env(&["all_proxy", "ALL_PROXY"]);
+        // libcurl reads only the lower-case http_proxy (the upper-case one is a CGI hazard).
+        let http = env(&["http_proxy"]).or_else(|| all.clone());
+        let https = env(&["https_proxy", "HTTPS_PROXY"]).or(all);
+        let no_proxy = env(&["no_proxy", "NO_PROXY"])
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ProxyRules {
+            http: http.map(|p| parse_proxy(&p)).transpose()?,
+            https: https.map(|p| parse_proxy(&p)).transpose()?,
+            no_proxy,
+        })
+    }
+
+    /// The proxy to use for `origin`, if any.
+    pub(crate) fn for_origin(&self, origin: &Origin) -> Option<&(String, u16)> {
+        let proxy = if origin.https {
+            self.https.as_ref()
+        } else {
+            self.http.as_ref()
+        }?;
+        let host = origin.bare_host().to_ascii_lowercase();
+        let excluded = self.no_proxy.iter().any(|rule| {
+            rule == "*" || {
+                let rule = rule.trim_start_matches('.');
+                host == rule || host.ends_with(&format!(".{rule}"))
+            }
+        });
+        (!excluded).then_some(proxy)
+    }
+}
+
+async fn tcp(host: &str, port: u16, proxy: bool) -> Result<TcpStream, Failure> {
+    let addrs: Vec<std::net::SocketAddr> = match tokio::net::lookup_host((host, port)).await {
+        Ok(a) => a.collect(),
+        Err(_) => Vec::new(),
+    };
+    if addrs.is_empty() {
+        return Err(if proxy {
+            Failure::new(
+                FailureKind::ProxyNotFound,
+                format!("could not resolve proxy {host}"),
+            )
+        } else {
+            Failure::new(
+                FailureKind::HostNotFound,
+                format!("could not resolve host {host}"),
+            )
+        });
+    }
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let why = last.map_or_else(|| "no address".to_string(), |e| e.to_string());
+    Err(Failure::new(
+        FailureKind::ConnectionRefused,
+        format!("could not connect to {host} port {port}: {why}"),
+    ))
+}
+
+/// Ask an HTTP proxy for a tunnel to `origin`.
+async fn tunnel(stream: &mut TcpStream, origin: &Origin) -> Result<(), Failure> {
+    let target = format!("{}:{}", origin.host, origin.port);
+    let req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nProxy-Connection: Keep-Alive\r\n\r\n");
+    let io = |e: std::io::Error| Failure::new(FailureKind::Internal, format!("proxy tunnel failed: {e}"));
+    stream.write_all(req.as_bytes()).await.map_err(io)?;
+    let mut head = Vec::with_capacity(256);
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 * 1024 {
+            return Err(Failure::new(FailureKind::Internal, "proxy answer too long"));
+        }
+        let n = stream.read(&mut byte).await.map_err(io)?;
+        if n == 0 {
+            return Err(Failure::new(
+                FailureKind::Internal,
+                "proxy closed the tunnel request",
+            ));
+        }
+        head.push(byte[0]);
+    }
+    let status_ok = head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200");
+    if !status_ok {
+        let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+        return Err(Failure::new(
+            FailureKind::Internal,
+            format!("proxy refused the tunnel: {}", String::from_utf8_lossy(line)),
+        ));
+    }
+    Ok(())
+}
+
+fn classify_tls(e: std::io::Error) -> Failure {
+    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        if let rustls::Error::InvalidCertificate(why) = inner {
+            return Failure::new(
+                FailureKind::Internal,
+                format!("certificate verify failed: {why:?}"),
+            );
+        }
+        return Failure::new(FailureKind::TlsConnect, format!("tls handshake failed: {inner}"));
+    }
+    Failure::new(FailureKind::TlsConnect, format!("tls handshake failed: {e}"))
+}
+
+/// Open a connection to `origin` (through `proxy` if given) and start its HTTP driver task,
+/// which holds `slot` for as long as the connection lives.
+pub(crate) async fn open(
+    tls: &Arc<rustls::ClientConfig>,
+    origin: &Origin,
+    proxy: Option<&(String, u16)>,
+    slot: SlotGuard,
+) -> Result<Conn, Failure> {
+    let stream = match proxy {
+        Some((phost, pport)) => {
+            let mut s = tcp(phost, *pport, true).await?;
+            if origin.https {
+                tunnel(&mut s, origin).await?;
+            }
+            s
+        }
+        None => tcp(origin.bare_host(), origin.port, false).await?,
+    };
+    if !origin.https {
+        return handshake(TokioIo::new(stream), false, slot).await;
+    }
+    let name = ServerName::try_from(origin.bare_host().to_string())
+        .map_err(|_| Failure::new(FailureKind::MalformedUrl, "host is not a valid tls server name"))?;
+    let tls_stream = tokio_rustls::TlsConnector::from(tls.clone())
+        .connect(name, stream)
+        .await
+        .map_err(classify_tls)?;
+    let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+    handshake(TokioIo::new(tls_stream), h2, slot).await
+}
+
+async fn handshake<T>(io: TokioIo<T>, h2: bool, slot: SlotGuard) -> Result<Conn, Failure>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let fail = |e: hyper::Error| Failure::new(FailureKind::Internal, format!("http handshake failed: {e}"));
+    if h2 {
+        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .handshake::<_, Full<Bytes>>(io)
+            .await
+            .map_err(fail)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(slot);
+        });
+        Ok(Conn::H2(sender))
+    } else {
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake::<_, Full<Bytes>>(io)
+            .await
+            .map_err(fail)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(slot);
+        });
+        Ok(Conn::H1(sender))
+    }
+}

@@ -1,0 +1,111 @@
+//! The engine: the only part of the crate that knows tokio, hyper and rustls.
+//!
+//! One process-wide thread runs a single-threaded tokio runtime ([`runtime`]); every
+//! [`Client`] spawns its transfers there and shares that thread. A client owns its policy, its
+//! TLS configuration and its connection pool. The engine knows nothing of Lua: it takes a
+//! [`RequestSpec`] and reports through a [`crate::state::Reporter`].
+
+mod connect;
+mod pool;
+mod transfer;
+
+use crate::Error;
+use crate::config::Config;
+use crate::failure::{Failure, FailureKind};
+use crate::spec::RequestSpec;
+use crate::state::{self, News, Outcome, Watcher};
+use std::sync::{Arc, OnceLock};
+
+/// The process-wide engine runtime, started on first use on a thread named `tpt-http-engine`.
+pub(crate) fn runtime() -> &'static tokio::runtime::Handle {
+    static RUNTIME: OnceLock<tokio::runtime::Handle> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .thread_name("tpt-http-engine")
+            .build()
+            .unwrap_or_else(|e| panic!("tpt-http: cannot start the engine runtime: {e}"));
+        let handle = rt.handle().clone();
+        let spawned = std::thread::Builder::new()
+            .name("tpt-http-engine".into())
+            .spawn(move || rt.block_on(std::future::pending::<()>()));
+        if let Err(e) = spawned {
+            panic!("tpt-http: cannot start the engine thread: {e}");
+        }
+        handle
+    })
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) config: Config,
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+    pub(crate) pool: pool::Pool,
+    pub(crate) proxy: connect::ProxyRules,
+}
+
+/// A configured HTTP client: the policy, TLS settings and connection pool that requests share.
+/// Cheap to clone; clones share the pool.
+///
+/// # Example
+/// ```no_run
+/// let client = tpt_http::Client::new(tpt_http::Config::default()).unwrap();
+/// let watcher = client.start(tpt_http::spec::RequestSpec::get("https://example.com/"), None);
+/// while !watcher.is_done() {
+///     std::thread::sleep(std::time::Duration::from_millis(10));
+/// }
+/// let outcome = watcher.take().unwrap();
+/// println!("{} {} bytes", outcome.status, outcome.body.len());
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Build a client for `config`.
+    ///
+    /// # Errors
+    /// The extra CA is not valid PEM or holds no certificate, or the proxy URL is not usable.
+    pub fn new(config: Config) -> Result<Client, Error> {
+        let tls = connect::tls_config(&config)?;
+        let proxy = connect::ProxyRules::from_config(&config)?;
+        let pool = pool::Pool::new(config.max_host_connections.max(1));
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                config,
+                tls,
+                pool,
+                proxy,
+            }),
+        })
+    }
+
+    /// The policy this client enforces.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Start a transfer now and return its watcher; `news` is notified when it finishes.
+    /// Never blocks: the transfer runs on the engine thread.
+    pub fn start(&self, spec: RequestSpec, news: Option<News>) -> Watcher {
+        let (reporter, mut watcher) = state::pair(news);
+        if !self.inner.config.network_enabled {
+            let failure = Failure::new(FailureKind::NetworkDisabled, "networking is disabled by the host");
+            reporter.complete(Outcome::failed(failure, Vec::new()));
+            return watcher;
+        }
+        let inner = self.inner.clone();
+        let task = runtime().spawn(transfer::run(inner, spec, reporter));
+        watcher.set_abort(task.abort_handle());
+        watcher
+    }
+}

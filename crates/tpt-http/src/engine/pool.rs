@@ -1,0 +1,157 @@
+//! Connection reuse with a cap on connections per origin.
+//!
+//! Per origin the pool keeps idle HTTP/1.1 senders, at most one shared HTTP/2 sender, the number
+//! of connections open, and a queue of requests waiting for a slot.
+//!
+//! Invariants:
+//! - `open` counts live connections plus connections being opened; it never exceeds the cap.
+//!   A connection's [`SlotGuard`] lives in its driver task, so `open` drops when the connection
+//!   ends, however it ends.
+//! - Every event that may let a waiter proceed (a slot freed, a connection released, an HTTP/2
+//!   connection established) wakes waiters; a woken waiter re-checks from the top.
+
+use super::connect::Origin;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::{http1, http2};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::oneshot;
+
+pub(crate) type H1 = http1::SendRequest<Full<Bytes>>;
+pub(crate) type H2 = http2::SendRequest<Full<Bytes>>;
+
+/// A connection ready to carry a request.
+pub(crate) enum Conn {
+    H1(H1),
+    H2(H2),
+}
+
+#[derive(Default)]
+struct HostState {
+    open: usize,
+    idle: Vec<H1>,
+    h2: Option<H2>,
+    waiters: VecDeque<oneshot::Sender<()>>,
+}
+
+impl HostState {
+    fn wake_one(&mut self) {
+        while let Some(w) = self.waiters.pop_front() {
+            if w.send(()).is_ok() {
+                return;
+            }
+        }
+    }
+
+    fn wake_all(&mut self) {
+        for w in self.waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+}
+
+struct Shared {
+    hosts: Mutex<HashMap<Origin, HostState>>,
+    max_per_host: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Origin, HostState>> {
+        self.hosts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The connection pool of one client.
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+}
+
+/// Held by a connection (or a connection attempt) for as long as it occupies a slot.
+pub(crate) struct SlotGuard {
+    shared: Arc<Shared>,
+    origin: Origin,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let mut hosts = self.shared.lock();
+        if let Some(st) = hosts.get_mut(&self.origin) {
+            st.open = st.open.saturating_sub(1);
+            st.wake_one();
+            if st.open == 0 && st.waiters.is_empty() {
+                hosts.remove(&self.origin);
+            }
+        }
+    }
+}
+
+/// What [`Pool::checkout`] decided.
+pub(crate) enum Checkout {
+    /// A pooled connection; `true` if it was used before.
+    Ready(Conn),
+    /// No connection free, but a slot: open one holding this guard.
+    Open(SlotGuard),
+}
+
+impl Pool {
+    pub(crate) fn new(max_per_host: usize) -> Pool {
+        Pool {
+            shared: Arc::new(Shared {
+                hosts: Mutex::new(HashMap::new()),
+                max_per_host,
+            }),
+        }
+    }
+
+    /// Get a pooled connection to `origin`, or a slot to open one, waiting in line if needed.
+    pub(crate) async fn checkout(&self, origin: &Origin) -> Checkout {
+        loop {
+            let waiter = {
+                let mut hosts = self.shared.lock();
+                let st = hosts.entry(origin.clone()).or_default();
+                if let Some(h2) = &st.h2 {
+                    if !h2.is_closed() {
+                        return Checkout::Ready(Conn::H2(h2.clone()));
+                    }
+                    st.h2 = None;
+                }
+                while let Some(h1) = st.idle.pop() {
+                    if !h1.is_closed() {
+                        return Checkout::Ready(Conn::H1(h1));
+                    }
+                }
+                if st.open < self.shared.max_per_host {
+                    st.open += 1;
+                    return Checkout::Open(SlotGuard {
+                        shared: self.shared.clone(),
+                        origin: origin.clone(),
+                    });
+                }
+                let (tx, rx) = oneshot::channel();
+                st.waiters.push_back(tx);
+                rx
+            };
+            let _ = waiter.await;
+        }
+    }
+
+    /// Offer a new HTTP/2 connection for sharing.
+    pub(crate) fn share_h2(&self, origin: &Origin, h2: &H2) {
+        let mut hosts = self.shared.lock();
+        let st = hosts.entry(origin.clone()).or_default();
+        st.h2 = Some(h2.clone());
+        st.wake_all();
+    }
+
+    /// Return an HTTP/1.1 connection after its response was read to the end.
+    pub(crate) fn release(&self, origin: &Origin, h1: H1) {
+        if h1.is_closed() {
+            return;
+        }
+        let mut hosts = self.shared.lock();
+        let st = hosts.entry(origin.clone()).or_default();
+        st.idle.push(h1);
+        st.wake_one();
+    }
+}

@@ -1,0 +1,390 @@
+//! One transfer from start to outcome: the redirect loop, request building, and reading the body
+//! with progress. Runs as a task on the engine thread.
+
+use super::ClientInner;
+use super::connect::{self, Origin};
+use super::pool::{Checkout, Conn};
+use crate::failure::{Failure, FailureKind};
+use crate::spec::{self, PostBody, RequestSpec};
+use crate::state::{Outcome, Reporter};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Method, Request, Response};
+use std::sync::Arc;
+use url::{Position, Url};
+
+type Headers = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Largest redirect body read to the end so its connection can be reused.
+const REDIRECT_BODY_DRAIN: usize = 64 * 1024;
+
+/// Run the transfer described by `spec` and publish its outcome.
+pub(crate) async fn run(client: Arc<ClientInner>, spec: RequestSpec, reporter: Reporter) {
+    let trace = client
+        .config
+        .trace
+        .as_ref()
+        .map(|sink| (sink, std::time::Instant::now(), describe(&spec)));
+    let outcome = match perform(&client, spec, &reporter).await {
+        Ok(outcome) => outcome,
+        Err((failure, headers)) => Outcome::failed(failure, headers),
+    };
+    if let Some((sink, started, (method, url))) = trace {
+        sink(&crate::config::TraceRecord {
+            method,
+            url,
+            status: outcome.status,
+            bytes: outcome.body.len(),
+            elapsed: started.elapsed(),
+        });
+    }
+    reporter.complete(outcome);
+}
+
+/// Method and URL (without user info) of a request, for tracing.
+fn describe(spec: &RequestSpec) -> (String, String) {
+    let method = match (&spec.verb, &spec.post) {
+        (Some(v), _) => String::from_utf8_lossy(v).into_owned(),
+        (None, Some(_)) => "POST".into(),
+        (None, None) => "GET".into(),
+    };
+    let raw = String::from_utf8_lossy(&spec.url).into_owned();
+    let url = match Url::parse(&raw) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => raw.escape_debug().to_string(),
+    };
+    (method, url)
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> Failure {
+    Failure::new(FailureKind::Internal, format!("{what}: {e}"))
+}
+
+/// The method, body and content type of one hop.
+struct Payload {
+    method: Method,
+    /// The method is the script's own verb, kept across redirects.
+    custom: bool,
+    body: Option<Bytes>,
+    content_type: Option<Vec<u8>>,
+}
+
+fn payload(spec: &RequestSpec) -> Result<Payload, Failure> {
+    let (method, body, content_type) = match &spec.post {
+        None => (Method::GET, None, None),
+        Some(PostBody::Raw(b)) => (
+            Method::POST,
+            Some(Bytes::copy_from_slice(b)),
+            Some(b"application/x-www-form-urlencoded".to_vec()),
+        ),
+        Some(PostBody::Form(items)) => {
+            let boundary = spec::new_boundary();
+            let body = spec::encode_multipart(items, &boundary);
+            (
+                Method::POST,
+                Some(Bytes::from(body)),
+                Some(format!("multipart/form-data; boundary={boundary}").into_bytes()),
+            )
+        }
+    };
+    match spec.verb.as_deref().filter(|v| !v.is_empty()) {
+        None => Ok(Payload {
+            method,
+            custom: false,
+            body,
+            content_type,
+        }),
+        Some(verb) => {
+            let method = Method::from_bytes(verb)
+                .map_err(|_| Failure::new(FailureKind::Internal, "invalid method name"))?;
+            Ok(Payload {
+                method,
+                custom: true,
+                body,
+                content_type,
+            })
+        }
+    }
+}
+
+fn is_redirect(status: u16) -> bool {
+    (300..400).contains(&status) && status != 304
+}
+
+async fn perform(
+    client: &ClientInner,
+    spec: RequestSpec,
+    reporter: &Reporter,
+) -> Result<Outcome, (Failure, Headers)> {
+    let no_headers = |f: Failure| (f, Vec::new());
+    let enforce = client.config.enforce_https;
+    let mut url = spec::parse_url(&spec.url, enforce).map_err(no_headers)?;
+    let mut payload = payload(&spec).map_err(no_headers)?;
+    let mut caller = spec.headers;
+    let mut hops = 0;
+    loop {
+        reporter.reset_progress();
+        let origin = Origin::of(&url);
+        let (resp, h1) = exchange(client, &origin, &url, &payload, &caller)
+            .await
+            .map_err(no_headers)?;
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get(hyper::header::LOCATION)
+            .map(|l| l.as_bytes().to_vec());
+        if let (true, Some(location)) = (is_redirect(status), location) {
+            if hops >= client.config.max_redirects {
+                return Err(no_headers(Failure::new(
+                    FailureKind::TooManyRedirects,
+                    format!("more than {} redirects", client.config.max_redirects),
+                )));
+            }
+            hops += 1;
+            drain_redirect_body(client, &origin, resp, h1).await;
+            let location = String::from_utf8_lossy(&location).into_owned();
+            let next = url.join(location.trim()).map_err(|e| {
+                no_headers(Failure::new(
+                    FailureKind::MalformedUrl,
+                    format!("bad redirect location: {e}"),
+                ))
+            })?;
+            spec::check_scheme(&next, enforce).map_err(no_headers)?;
+            if matches!(status, 301..=303) && (payload.method == Method::POST || payload.custom) {
+                // libcurl re-sends a POST answered by 301/302/303 as a GET without body; a
+                // script's own verb is kept, its body is not.
+                if !payload.custom {
+                    payload.method = Method::GET;
+                }
+                payload.body = None;
+                payload.content_type = None;
+            }
+            if Origin::of(&next) != origin {
+                // Credentials are not handed to another origin.
+                caller.retain(|(n, _)| {
+                    ![&b"authorization"[..], b"cookie", b"x-auth-session-key"]
+                        .iter()
+                        .any(|s| n.eq_ignore_ascii_case(s))
+                });
+            }
+            url = next;
+            continue;
+        }
+        let headers = response_headers(&resp);
+        if status >= 600 {
+            let failure = Failure::new(
+                FailureKind::Internal,
+                format!("server answered with status {status}"),
+            );
+            return Ok(Outcome {
+                status,
+                body: Vec::new(),
+                headers,
+                failure: Some(failure),
+            });
+        }
+        let total = content_length(&resp);
+        reporter.set_total(total);
+        let body = match read_body(resp.into_body(), total, reporter).await {
+            Ok(body) => body,
+            Err(f) => return Err((f, headers)),
+        };
+        if let Some(h1) = h1 {
+            client.pool.release(&origin, h1);
+        }
+        return Ok(Outcome {
+            status,
+            body,
+            headers,
+            failure: None,
+        });
+    }
+}
+
+fn content_length(resp: &Response<Incoming>) -> i64 {
+    resp.headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(-1)
+}
+
+fn response_headers(resp: &Response<Incoming>) -> Headers {
+    resp.headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().as_bytes().to_vec(), spec::trim(v.as_bytes()).to_vec()))
+        .collect()
+}
+
+async fn read_body(mut body: Incoming, total: i64, reporter: &Reporter) -> Result<Vec<u8>, Failure> {
+    let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0).min(64 << 20));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| internal("transfer failed while receiving the body", e))?;
+        if let Ok(data) = frame.into_data() {
+            out.extend_from_slice(&data);
+            reporter.add_received(data.len());
+        }
+    }
+    Ok(out)
+}
+
+async fn drain_redirect_body(
+    client: &ClientInner,
+    origin: &Origin,
+    resp: Response<Incoming>,
+    h1: Option<super::pool::H1>,
+) {
+    if content_length(&resp) > REDIRECT_BODY_DRAIN as i64 {
+        return;
+    }
+    let mut body = resp.into_body();
+    let mut seen = 0;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => seen += f.data_ref().map_or(0, |d| d.len()),
+            Err(_) => return,
+        }
+        if seen > REDIRECT_BODY_DRAIN {
+            return;
+        }
+    }
+    if let Some(h1) = h1 {
+        client.pool.release(origin, h1);
+    }
+}
+
+/// Send one request to `origin`, on a pooled connection or a new one. Returns the response head
+/// and, for HTTP/1.1, the sender to release once the body has been read.
+async fn exchange(
+    client: &ClientInner,
+    origin: &Origin,
+    url: &Url,
+    payload: &Payload,
+    caller: &Headers,
+) -> Result<(Response<Incoming>, Option<super::pool::H1>), Failure> {
+    let proxy = client.proxy.for_origin(origin);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let (conn, reused) = match client.pool.checkout(origin).await {
+            Checkout::Ready(conn) => (conn, true),
+            Checkout::Open(slot) => {
+                let opened = tokio::time::timeout(
+                    client.config.connect_timeout,
+                    connect::open(&client.tls, origin, proxy, slot),
+                )
+                .await
+                .map_err(|_| {
+                    Failure::new(
+                        FailureKind::TimedOut,
+                        format!(
+                            "connection timed out after {} ms",
+                            client.config.connect_timeout.as_millis()
+                        ),
+                    )
+                })??;
+                if let Conn::H2(h2) = &opened {
+                    client.pool.share_h2(origin, h2);
+                }
+                (opened, false)
+            }
+        };
+        let retry = |e: &hyper::Error| {
+            reused && attempts < 4 && (e.is_canceled() || e.is_incomplete_message() || e.is_closed())
+        };
+        match conn {
+            Conn::H1(mut sender) => {
+                if sender.ready().await.is_err() {
+                    if attempts < 8 {
+                        continue;
+                    }
+                    return Err(Failure::new(FailureKind::Internal, "connection closed"));
+                }
+                let req = build_request(
+                    client,
+                    url,
+                    payload,
+                    caller,
+                    proxy.is_some() && !origin.https,
+                    false,
+                )?;
+                match sender.send_request(req).await {
+                    Ok(resp) => return Ok((resp, Some(sender))),
+                    Err(e) if retry(&e) => continue,
+                    Err(e) => return Err(internal("request failed", e)),
+                }
+            }
+            Conn::H2(mut sender) => {
+                if sender.ready().await.is_err() {
+                    if attempts < 8 {
+                        continue;
+                    }
+                    return Err(Failure::new(FailureKind::Internal, "http2 connection closed"));
+                }
+                let req = build_request(client, url, payload, caller, true, true)?;
+                match sender.send_request(req).await {
+                    Ok(resp) => return Ok((resp, None)),
+                    Err(e) if retry(&e) => continue,
+                    Err(e) => return Err(internal("http2 request failed", e)),
+                }
+            }
+        }
+    }
+}
+
+fn build_request(
+    client: &ClientInner,
+    url: &Url,
+    payload: &Payload,
+    caller: &Headers,
+    absolute: bool,
+    h2: bool,
+) -> Result<Request<Full<Bytes>>, Failure> {
+    let target = if absolute {
+        &url[..Position::AfterQuery]
+    } else {
+        &url[Position::BeforePath..Position::AfterQuery]
+    };
+    let authority = &url[Position::BeforeHost..Position::AfterPort];
+    let mut defaults: Vec<(&str, Vec<u8>)> = Vec::with_capacity(4);
+    if !h2 {
+        defaults.push(("Host", authority.as_bytes().to_vec()));
+    }
+    defaults.push(("User-Agent", client.config.user_agent.as_bytes().to_vec()));
+    defaults.push(("Accept", b"*/*".to_vec()));
+    if let Some(ct) = &payload.content_type {
+        defaults.push(("Content-Type", ct.clone()));
+    }
+    let merged = spec::merge_headers(&defaults, caller);
+    let mut builder = Request::builder().method(payload.method.clone()).uri(target);
+    let headers = builder
+        .headers_mut()
+        .ok_or_else(|| Failure::new(FailureKind::MalformedUrl, "malformed url"))?;
+    for (name, value) in merged {
+        if h2 && name.eq_ignore_ascii_case(b"host") {
+            continue;
+        }
+        let n = HeaderName::from_bytes(&name).map_err(|_| {
+            Failure::new(
+                FailureKind::Internal,
+                format!("invalid header name {:?}", String::from_utf8_lossy(&name)),
+            )
+        })?;
+        let v = HeaderValue::from_bytes(&value)
+            .map_err(|_| Failure::new(FailureKind::Internal, format!("invalid value for header {n}")))?;
+        headers.append(n, v);
+    }
+    if let Some(body) = &payload.body {
+        headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
+    let body = payload.body.clone().unwrap_or_default();
+    builder
+        .body(Full::new(body))
+        .map_err(|e| Failure::new(FailureKind::MalformedUrl, format!("malformed url: {e}")))
+}

@@ -1,0 +1,170 @@
+//! The Powder Toy's non-blocking Lua `http` API (`http.get`, `http.post`, `http.getAuthToken`),
+//! for any Rust program that embeds Lua through mlua.
+//!
+//! ```no_run
+//! let lua = mlua::Lua::new();
+//! let http = tpt_http::install(&lua, tpt_http::Config::default())?;
+//! lua.load(r#"req = http.get("https://example.com/")"#).exec()?;
+//! // once per frame: run the script's frame code, then
+//! http.tick();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Layers, each depending only on those above it: [`config`] and [`spec`] (pure policy and
+//! request rules), [`failure`] (the 6xx table), [`state`] (what engine and Lua share), the
+//! engine ([`Client`]; the only place that knows tokio, hyper and rustls), and the Lua binding
+//! (the only place that knows Lua).
+
+pub mod auth;
+pub mod config;
+mod engine;
+pub mod failure;
+mod lua;
+pub mod spec;
+pub mod state;
+
+pub use auth::{AuthUser, IdentityProvider};
+pub use config::{Config, TraceRecord, TraceSink};
+pub use engine::Client;
+pub use failure::{Failure, FailureKind};
+pub use mlua;
+pub use state::News;
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// The error type of this crate's host-facing calls (building a client, installing the API).
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    source: Option<mlua::Error>,
+}
+
+/// What kind of [`Error`] happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The [`Config`] cannot be used (bad CA PEM, bad proxy URL).
+    Config,
+    /// The Lua state refused an operation (out of memory).
+    Lua,
+}
+
+impl Error {
+    pub(crate) fn config(message: impl Into<String>) -> Error {
+        Error {
+            kind: ErrorKind::Config,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<mlua::Error> for Error {
+    fn from(e: mlua::Error) -> Error {
+        Error {
+            kind: ErrorKind::Lua,
+            message: "lua error".into(),
+            source: Some(e),
+        }
+    }
+}
+
+/// The host's handle on the `http` API installed in one Lua state.
+pub struct Http {
+    ctx: Rc<lua::Ctx>,
+}
+
+impl fmt::Debug for Http {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http")
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+impl Http {
+    /// One game frame has passed: clears every request's "seen running this tick" flag
+    /// (spec section 2). Only meaningful with [`Config::tick_gating`].
+    pub fn tick(&self) {
+        self.ctx.tick.set(self.ctx.tick.get() + 1);
+    }
+
+    /// Notified whenever a request of this state finishes; lets a host sleep until there is news.
+    pub fn news(&self) -> &News {
+        &self.ctx.news
+    }
+
+    /// Requests of this state whose transfer has not finished yet.
+    pub fn in_flight(&self) -> usize {
+        self.ctx.news.in_flight()
+    }
+
+    /// The client (and policy) this state's requests use.
+    pub fn client(&self) -> &Client {
+        &self.ctx.client
+    }
+
+    /// Set (or clear) who `http.getAuthToken` acts for. The provider is asked at each call.
+    pub fn set_identity(&self, provider: Option<Arc<dyn IdentityProvider>>) {
+        *self.ctx.identity.borrow_mut() = provider;
+    }
+
+    /// Build the `http` table for `client` without setting a global (for `require`-style hosts).
+    ///
+    /// # Errors
+    /// The Lua state ran out of memory.
+    pub fn create(lua: &mlua::Lua, client: Client) -> Result<(mlua::Table, Http), Error> {
+        let ctx = Rc::new(lua::Ctx {
+            client,
+            news: News::new(),
+            tick: Cell::new(0),
+            identity: RefCell::new(None),
+        });
+        let for_lua = ctx.clone();
+        // SAFETY: push_http_table pushes exactly one table and only raises Lua memory errors,
+        // which exec_raw catches.
+        let table: mlua::Table = unsafe { lua.exec_raw((), move |l| lua::push_http_table(l, for_lua))? };
+        Ok((table, Http { ctx }))
+    }
+}
+
+/// Install TPT's `http` table as a global of `lua`, with a client built from `config`.
+///
+/// # Errors
+/// The config is unusable (see [`Client::new`]) or the Lua state ran out of memory.
+pub fn install(lua: &mlua::Lua, config: Config) -> Result<Http, Error> {
+    install_with(lua, Client::new(config)?)
+}
+
+/// Install TPT's `http` table as a global of `lua`, sharing an existing client (and its pool).
+///
+/// # Errors
+/// The Lua state ran out of memory.
+pub fn install_with(lua: &mlua::Lua, client: Client) -> Result<Http, Error> {
+    let (table, http) = Http::create(lua, client)?;
+    lua.globals().set("http", table)?;
+    Ok(http)
+}

@@ -1,0 +1,396 @@
+//! What a script asked for, and the pure rules that turn it into what goes on the wire.
+//!
+//! This module has no I/O and knows nothing of Lua or hyper: it parses and checks URLs
+//! ([`parse_url`]), merges the caller's headers with the client's defaults as libcurl does
+//! ([`merge_headers`]), and encodes request bodies, including `multipart/form-data`
+//! ([`encode_multipart`]).
+
+use crate::failure::{Failure, FailureKind};
+use url::Url;
+
+/// Headers as `(name, value)` byte pairs, in order, duplicates kept.
+pub type HeaderList = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// One part of a multipart form: `{name, value, [filename], [content_type]}` in Lua.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FormItem {
+    /// The part's field name.
+    pub name: Vec<u8>,
+    /// The part's content (binary-safe).
+    pub value: Vec<u8>,
+    /// File name for a file part.
+    pub filename: Option<Vec<u8>>,
+    /// Content-Type of the part.
+    pub content_type: Option<Vec<u8>>,
+}
+
+/// The body a script gave to `http.post`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PostBody {
+    /// A raw body, sent with libcurl's default `application/x-www-form-urlencoded` type.
+    /// May be empty: a POST with a zero-length body.
+    Raw(Vec<u8>),
+    /// A non-empty form, sent as `multipart/form-data`.
+    Form(Vec<FormItem>),
+}
+
+/// Everything a script passed to `http.get` / `http.post`, already checked for Lua-level errors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestSpec {
+    /// The URI as the script gave it.
+    pub url: Vec<u8>,
+    /// `Some` for `http.post` (even with an empty body), `None` for `http.get`.
+    pub post: Option<PostBody>,
+    /// Caller headers in order, as `(name, value)`.
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// A method replacing GET/POST (`None` or empty: the normal method).
+    pub verb: Option<Vec<u8>>,
+}
+
+impl RequestSpec {
+    /// A plain GET of `url`.
+    pub fn get(url: impl Into<Vec<u8>>) -> RequestSpec {
+        RequestSpec {
+            url: url.into(),
+            post: None,
+            headers: Vec::new(),
+            verb: None,
+        }
+    }
+}
+
+/// Parse a script's URI the way libcurl does for TPT: a URI without a scheme is taken as
+/// `http://`; whitespace or control bytes, a non-UTF-8 URI or an empty host are malformed (606);
+/// a scheme other than http(s) is unsupported (601), and so is http when `enforce_https`.
+///
+/// # Errors
+/// A [`Failure`] of kind `MalformedUrl` or `UnsupportedProtocol`.
+pub fn parse_url(raw: &[u8], enforce_https: bool) -> Result<Url, Failure> {
+    let malformed = |why: &str| Failure::new(FailureKind::MalformedUrl, format!("malformed url: {why}"));
+    let text = std::str::from_utf8(raw).map_err(|_| malformed("not valid utf-8"))?;
+    if text.is_empty() {
+        return Err(malformed("empty"));
+    }
+    if text.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(malformed("contains whitespace or a control character"));
+    }
+    let url = match Url::parse(text) {
+        Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            Url::parse(&format!("http://{text}")).map_err(|e| malformed(&e.to_string()))?
+        }
+        Err(e) => return Err(malformed(&e.to_string())),
+    };
+    check_scheme(&url, enforce_https)?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(malformed("no host"));
+    }
+    Ok(url)
+}
+
+/// Check that `url` may be fetched: http or https, and https only when `enforce_https`.
+///
+/// # Errors
+/// A [`Failure`] of kind `UnsupportedProtocol`.
+pub fn check_scheme(url: &Url, enforce_https: bool) -> Result<(), Failure> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if !enforce_https => Ok(()),
+        "http" => Err(Failure::new(
+            FailureKind::UnsupportedProtocol,
+            "only https is allowed by this host",
+        )),
+        other => Err(Failure::new(
+            FailureKind::UnsupportedProtocol,
+            format!("unsupported protocol \"{other}\""),
+        )),
+    }
+}
+
+/// Does this header line (a name or a value) contain bytes that would split it into several
+/// lines on the wire?
+pub fn has_line_break(bytes: &[u8]) -> bool {
+    bytes.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
+}
+
+/// Merge caller headers into the client's defaults, following libcurl's CURLOPT_HTTPHEADER rules
+/// as TPT uses them: each caller header is the line `name: value`, split at its first `:`; a
+/// caller header named like a default replaces it, and one whose value is empty (or blank)
+/// removes it; other empty ones are not sent. Caller order and duplicates are kept.
+/// `Content-Length` and `Transfer-Encoding` stay the client's own.
+pub fn merge_headers(defaults: &[(&str, Vec<u8>)], caller: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = defaults
+        .iter()
+        .map(|(n, v)| (n.as_bytes().to_vec(), v.clone()))
+        .collect();
+    let mut replaced = vec![false; out.len()];
+    let mut removed = vec![false; out.len()];
+    let mut extra = Vec::new();
+    for (name, value) in caller {
+        // libcurl sees the line "name: value" and splits it at the first colon.
+        let mut line = name.clone();
+        line.extend_from_slice(b": ");
+        line.extend_from_slice(value);
+        let colon = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+        let n = line[..colon].to_vec();
+        let v = trim(&line[(colon + 1).min(line.len())..]).to_vec();
+        if n.eq_ignore_ascii_case(b"content-length") || n.eq_ignore_ascii_case(b"transfer-encoding") {
+            continue;
+        }
+        if let Some(i) = out.iter().position(|(dn, _)| dn.eq_ignore_ascii_case(&n))
+            && i < defaults.len() {
+                if v.is_empty() {
+                    removed[i] = true;
+                } else if !replaced[i] {
+                    replaced[i] = true;
+                    out[i] = (n, v);
+                } else {
+                    extra.push((n, v));
+                }
+                continue;
+            }
+        if !v.is_empty() {
+            extra.push((n, v));
+        }
+    }
+    let mut merged: Vec<_> = out
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !removed[*i])
+        .map(|(_, h)| h)
+        .collect();
+    merged.extend(extra);
+    merged
+}
+
+/// Trim spaces and tabs from both ends, as TPT does for response header values.
+pub fn trim(bytes: &[u8]) -> &[u8] {
+    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().position(|b| !is_blank(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !is_blank(b)).map_or(start, |e| e + 1);
+    &bytes[start..end]
+}
+
+/// The Content-Type libcurl guesses for a file part from its name's extension.
+pub fn guess_content_type(filename: &[u8]) -> &'static str {
+    let lower = filename.to_ascii_lowercase();
+    let ext = lower
+        .rsplit(|&b| b == b'.')
+        .next()
+        .filter(|_| lower.contains(&b'.'));
+    match ext {
+        Some(b"gif") => "image/gif",
+        Some(b"jpg") | Some(b"jpeg") => "image/jpeg",
+        Some(b"png") => "image/png",
+        Some(b"svg") => "image/svg+xml",
+        Some(b"txt") => "text/plain",
+        Some(b"htm") | Some(b"html") => "text/html",
+        Some(b"pdf") => "application/pdf",
+        Some(b"xml") => "application/xml",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A fresh multipart boundary in libcurl's shape: 24 dashes then 22 random alphanumerics.
+pub fn new_boundary() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut out = "-".repeat(24);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let mut state = 0u64;
+    for i in 0..22 {
+        if i % 8 == 0 {
+            h.write_u64(i);
+            state = h.finish();
+        }
+        out.push(ALNUM[(state % ALNUM.len() as u64) as usize] as char);
+        state /= ALNUM.len() as u64;
+    }
+    out
+}
+
+/// Percent-escape the bytes of a form field name or file name that would break its quoted
+/// string (`"`, CR, LF), as libcurl does.
+fn escape_quoted(out: &mut Vec<u8>, s: &[u8]) {
+    for &b in s {
+        match b {
+            b'"' => out.extend_from_slice(b"%22"),
+            b'\r' => out.extend_from_slice(b"%0D"),
+            b'\n' => out.extend_from_slice(b"%0A"),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Encode `items` as a `multipart/form-data` body with `boundary`.
+///
+/// # Example
+/// ```
+/// use tpt_http::spec::{encode_multipart, FormItem};
+/// let body = encode_multipart(
+///     &[FormItem { name: b"a".to_vec(), value: b"1".to_vec(), filename: None, content_type: None }],
+///     "XX",
+/// );
+/// assert_eq!(body, b"--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--XX--\r\n");
+/// ```
+pub fn encode_multipart(items: &[FormItem], boundary: &str) -> Vec<u8> {
+    let size: usize = items.iter().map(|i| i.value.len() + i.name.len() + 128).sum();
+    let mut out = Vec::with_capacity(size + boundary.len() * (items.len() + 1));
+    for item in items {
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(boundary.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Disposition: form-data; name=\"");
+        escape_quoted(&mut out, &item.name);
+        out.push(b'"');
+        if let Some(filename) = &item.filename {
+            out.extend_from_slice(b"; filename=\"");
+            escape_quoted(&mut out, filename);
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"\r\n");
+        let content_type = match (&item.content_type, &item.filename) {
+            (Some(t), _) => Some(t.as_slice()),
+            (None, Some(f)) => Some(guess_content_type(f).as_bytes()),
+            (None, None) => None,
+        };
+        if let Some(t) = content_type {
+            out.extend_from_slice(b"Content-Type: ");
+            out.extend(t.iter().copied().filter(|&b| b != b'\r' && b != b'\n'));
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&item.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(b"--\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(raw: &str, https: bool) -> u16 {
+        match parse_url(raw.as_bytes(), https) {
+            Ok(_) => 0,
+            Err(f) => f.code(),
+        }
+    }
+
+    #[test]
+    fn urls_classify_like_libcurl() {
+        assert_eq!(code("https://example.com/x", true), 0);
+        assert_eq!(code("HTTPS://example.com", true), 0);
+        assert_eq!(code("http://example.com", true), 601);
+        assert_eq!(code("http://example.com", false), 0);
+        assert_eq!(code("example.com/x", true), 601, "no scheme means http");
+        assert_eq!(code("example.com/x", false), 0);
+        assert_eq!(code("ftp://example.com", false), 601);
+        assert_eq!(code("file:///etc/passwd", false), 601);
+        assert_eq!(code("", true), 606);
+        assert_eq!(code("https://", true), 606);
+        assert_eq!(code("https://exa mple.com", true), 606);
+        assert_eq!(code("https://a.com/\n", true), 606);
+        assert_eq!(code("https://[::1", true), 606);
+        assert_eq!(parse_url(b"\xff\xfe", true).unwrap_err().code(), 606);
+    }
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn caller_headers_replace_remove_and_append() {
+        let defaults = [
+            ("Host", b"h".to_vec()),
+            ("User-Agent", b"ua".to_vec()),
+            ("Accept", b"*/*".to_vec()),
+        ];
+        let merged = merge_headers(
+            &defaults,
+            &h(&[
+                ("user-agent", "mine"),
+                ("Accept", ""),
+                ("X-A", "1"),
+                ("X-A", "2"),
+                ("X-Empty", ""),
+                ("Content-Length", "5"),
+            ]),
+        );
+        assert_eq!(
+            merged,
+            h(&[("Host", "h"), ("user-agent", "mine"), ("X-A", "1"), ("X-A", "2")])
+        );
+    }
+
+    #[test]
+    fn header_line_splits_at_first_colon() {
+        let merged = merge_headers(&[], &h(&[("A:B", " c ")]));
+        assert_eq!(merged, h(&[("A", "B:  c")]));
+    }
+
+    #[test]
+    fn trim_only_spaces_and_tabs() {
+        assert_eq!(trim(b" \t a b\t "), b"a b");
+        assert_eq!(trim(b"   "), b"");
+        assert_eq!(trim(b"\x0bx"), b"\x0bx");
+    }
+
+    #[test]
+    fn multipart_parts_with_filenames_and_types() {
+        let items = vec![
+            FormItem {
+                name: b"plain".to_vec(),
+                value: b"v".to_vec(),
+                filename: None,
+                content_type: None,
+            },
+            FormItem {
+                name: b"f".to_vec(),
+                value: b"\0\xff".to_vec(),
+                filename: Some(b"a.PNG".to_vec()),
+                content_type: None,
+            },
+            FormItem {
+                name: b"g".to_vec(),
+                value: b"x".to_vec(),
+                filename: Some(b"data".to_vec()),
+                content_type: None,
+            },
+            FormItem {
+                name: b"q\"".to_vec(),
+                value: b"y".to_vec(),
+                filename: None,
+                content_type: Some(b"text/x".to_vec()),
+            },
+        ];
+        let body = encode_multipart(&items, "B");
+        let expected: &[u8] = b"--B\r\nContent-Disposition: form-data; name=\"plain\"\r\n\r\nv\r\n\
+--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.PNG\"\r\nContent-Type: image/png\r\n\r\n\0\xff\r\n\
+--B\r\nContent-Disposition: form-data; name=\"g\"; filename=\"data\"\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n\
+--B\r\nContent-Disposition: form-data; name=\"q%22\"\r\nContent-Type: text/x\r\n\r\ny\r\n--B--\r\n";
+        assert_eq!(body, expected);
+    }
+
+    #[test]
+    fn boundaries_differ_and_have_curl_shape() {
+        let (a, b) = (new_boundary(), new_boundary());
+        assert_eq!(a.len(), 46);
+        assert!(a.starts_with(&"-".repeat(24)));
+        assert!(a[24..].bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn content_type_guesses() {
+        assert_eq!(guess_content_type(b"x.jpeg"), "image/jpeg");
+        assert_eq!(guess_content_type(b"x.txt"), "text/plain");
+        assert_eq!(guess_content_type(b"txt"), "application/octet-stream");
+        assert_eq!(guess_content_type(b"x.bin"), "application/octet-stream");
+    }
+}

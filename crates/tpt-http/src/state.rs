@@ -1,0 +1,289 @@
+//! The state of one request, shared by the engine (which fills it) and the Lua binding (which
+//! polls it). This module is the only place that state crosses threads.
+//!
+//! [`pair`] hands out two halves:
+//!
+//! ```text
+//!   engine thread                         Lua thread
+//!   Reporter ──progress / complete──▶ Shared ◀──status / progress / take── Watcher
+//!                                                 drop(Watcher) ──abort──▶ transfer task
+//! ```
+//!
+//! Invariants:
+//! - `phase` goes `RUNNING -> DONE` once; the outcome is stored before `DONE` is published
+//!   (release/acquire), so a watcher that sees `DONE` always finds the outcome.
+//! - The Lua side never waits: `status` and `progress` are atomic loads; `take` locks a mutex that
+//!   the engine holds only while moving the finished outcome in, never across I/O.
+//! - Dropping the [`Watcher`] aborts the transfer task (cancel). Dropping the [`Reporter`] without
+//!   completing (the task was aborted or the engine went away) completes with a 600 failure, so a
+//!   watcher never waits forever.
+
+use crate::failure::{Failure, FailureKind};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+const RUNNING: u8 = 0;
+const DONE: u8 = 1;
+
+/// The finished result of a transfer.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Final HTTP status, or the 6xx failure code.
+    pub status: u16,
+    /// The whole body; empty on failure.
+    pub body: Vec<u8>,
+    /// Headers of the final response (lowercased names, trimmed values, wire order).
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Why the transfer failed, if it did.
+    pub failure: Option<Failure>,
+}
+
+impl Outcome {
+    /// An outcome for a failure, keeping the headers that arrived before it.
+    pub fn failed(failure: Failure, headers: Vec<(Vec<u8>, Vec<u8>)>) -> Outcome {
+        Outcome {
+            status: failure.code(),
+            body: Vec::new(),
+            headers,
+            failure: Some(failure),
+        }
+    }
+}
+
+/// Wakes a host waiting for any request to change state (the runner's `--fps 0`).
+#[derive(Clone, Default)]
+pub struct News {
+    inner: Arc<(Mutex<bool>, Condvar)>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl News {
+    /// A fresh notifier with no news.
+    pub fn new() -> News {
+        News::default()
+    }
+
+    /// Transfers started with this notifier that have not finished yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Record news and wake a waiter.
+    pub fn notify(&self) {
+        let (flag, cv) = &*self.inner;
+        let mut f = flag.lock().unwrap_or_else(|e| e.into_inner());
+        if !*f {
+            *f = true;
+            cv.notify_all();
+        }
+    }
+
+    /// Wait until there is news or `timeout` passes; clears the news. Returns whether there was news.
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        let (flag, cv) = &*self.inner;
+        let mut f = flag.lock().unwrap_or_else(|e| e.into_inner());
+        match timeout {
+            None => {
+                while !*f {
+                    f = cv.wait(f).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            Some(t) => {
+                let deadline = std::time::Instant::now() + t;
+                while !*f {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    f = cv
+                        .wait_timeout(f, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        std::mem::replace(&mut *f, false)
+    }
+}
+
+struct Shared {
+    phase: AtomicU8,
+    total: AtomicI64,
+    received: AtomicI64,
+    outcome: Mutex<Option<Outcome>>,
+    news: Option<News>,
+}
+
+/// Create the two halves of a request's state.
+pub fn pair(news: Option<News>) -> (Reporter, Watcher) {
+    if let Some(n) = &news {
+        n.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+    let shared = Arc::new(Shared {
+        phase: AtomicU8::new(RUNNING),
+        total: AtomicI64::new(-1),
+        received: AtomicI64::new(0),
+        outcome: Mutex::new(None),
+        news,
+    });
+    (
+        Reporter {
+            shared: Some(shared.clone()),
+        },
+        Watcher { shared, abort: None },
+    )
+}
+
+/// The engine's half: reports progress and the outcome.
+pub struct Reporter {
+    shared: Option<Arc<Shared>>,
+}
+
+impl Reporter {
+    /// A new transfer (or redirect hop) started: total unknown, nothing received.
+    pub fn reset_progress(&self) {
+        if let Some(s) = &self.shared {
+            s.total.store(-1, Ordering::Relaxed);
+            s.received.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The final response announced `total` body bytes (-1 if unknown).
+    pub fn set_total(&self, total: i64) {
+        if let Some(s) = &self.shared {
+            s.total.store(total, Ordering::Relaxed);
+        }
+    }
+
+    /// `n` more body bytes arrived.
+    pub fn add_received(&self, n: usize) {
+        if let Some(s) = &self.shared {
+            s.received.fetch_add(n as i64, Ordering::Relaxed);
+        }
+    }
+
+    /// Is anyone still interested (the watcher has not been dropped)?
+    pub fn is_watched(&self) -> bool {
+        self.shared.as_ref().is_some_and(|s| Arc::strong_count(s) > 1)
+    }
+
+    /// Publish the outcome and wake the host.
+    pub fn complete(mut self, outcome: Outcome) {
+        if let Some(s) = self.shared.take() {
+            publish(&s, outcome);
+        }
+    }
+}
+
+fn publish(s: &Shared, outcome: Outcome) {
+    *s.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+    s.phase.store(DONE, Ordering::Release);
+    if let Some(n) = &s.news {
+        n.in_flight.fetch_sub(1, Ordering::AcqRel);
+        n.notify();
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        if let Some(s) = self.shared.take() {
+            let failure = Failure::new(FailureKind::Internal, "request abandoned by the engine");
+            publish(&s, Outcome::failed(failure, Vec::new()));
+        }
+    }
+}
+
+/// The Lua side's half: polls without blocking; dropping it cancels the transfer.
+pub struct Watcher {
+    shared: Arc<Shared>,
+    abort: Option<tokio::task::AbortHandle>,
+}
+
+impl Watcher {
+    /// Attach the task to abort when this watcher is dropped.
+    pub(crate) fn set_abort(&mut self, abort: tokio::task::AbortHandle) {
+        self.abort = Some(abort);
+    }
+
+    /// Has the transfer finished (successfully or not)?
+    pub fn is_done(&self) -> bool {
+        self.shared.phase.load(Ordering::Acquire) == DONE
+    }
+
+    /// `(total, received)`: the Content-Length of the current transfer (-1 if unknown) and the
+    /// body bytes received so far.
+    pub fn progress(&self) -> (i64, i64) {
+        (
+            self.shared.total.load(Ordering::Relaxed),
+            self.shared.received.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Take the outcome once done; `None` while running or if already taken.
+    pub fn take(&self) -> Option<Outcome> {
+        if !self.is_done() {
+            return None;
+        }
+        self.shared
+            .outcome
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Some(a) = self.abort.take()
+            && !self.is_done() {
+                a.abort();
+            }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_running_progress_done_take_once() {
+        let news = News::new();
+        let (rep, w) = pair(Some(news.clone()));
+        assert_eq!(news.in_flight(), 1);
+        assert!(!w.is_done());
+        assert_eq!(w.progress(), (-1, 0));
+        assert!(w.take().is_none());
+        rep.set_total(10);
+        rep.add_received(4);
+        assert_eq!(w.progress(), (10, 4));
+        assert!(!news.wait(Some(Duration::from_millis(1))));
+        rep.complete(Outcome {
+            status: 200,
+            body: b"x".to_vec(),
+            ..Outcome::default()
+        });
+        assert!(news.wait(Some(Duration::from_secs(5))));
+        assert_eq!(news.in_flight(), 0);
+        assert!(w.is_done());
+        let o = w.take().expect("outcome");
+        assert_eq!((o.status, o.body.as_slice()), (200, &b"x"[..]));
+        assert!(w.take().is_none());
+    }
+
+    #[test]
+    fn dropped_reporter_completes_with_600() {
+        let (rep, w) = pair(None);
+        assert!(rep.is_watched());
+        drop(rep);
+        assert!(w.is_done());
+        assert_eq!(w.take().map(|o| o.status), Some(600));
+    }
+
+    #[test]
+    fn dropped_watcher_is_seen_by_reporter() {
+        let (rep, w) = pair(None);
+        drop(w);
+        assert!(!rep.is_watched());
+    }
+}

@@ -94,6 +94,7 @@ pub fn run_source(name: &str, source: &[u8], args: &[String], opts: &RunOptions)
     let mut config = opts.config.clone();
     config.tick_gating = true;
     let http = tpt_http::install(&lua, config).map_err(|e| RunError::Setup(e.to_string()))?;
+    http.set_batch_starts(true);
     let lua_err = |e: mlua::Error| RunError::Lua(e.to_string());
 
     let handlers = lua.create_table().map_err(lua_err)?;
@@ -116,6 +117,7 @@ pub fn run_source(name: &str, source: &[u8], args: &[String], opts: &RunOptions)
     };
     let mut next_tick = Instant::now();
     loop {
+        http.flush();
         let count = handlers.raw_len();
         if count == 0 && http.in_flight() == 0 {
             return Ok(0);

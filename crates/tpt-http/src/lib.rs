@@ -25,7 +25,7 @@ pub mod state;
 
 pub use auth::{AuthUser, IdentityProvider};
 pub use config::{Config, TraceRecord, TraceSink};
-pub use engine::Client;
+pub use engine::{Client, Pending};
 pub use failure::{Failure, FailureKind};
 pub use mlua;
 pub use state::News;
@@ -127,6 +127,24 @@ impl Http {
         &self.ctx.client
     }
 
+    /// Batch request starts: requests made from now on wait until [`Http::flush`], so a burst
+    /// of `http.get` calls wakes the engine once. Only for hosts that call `flush` whenever
+    /// their Lua code yields control (the runner does, after every tick). Default: off.
+    pub fn set_batch_starts(&self, on: bool) {
+        self.ctx.batch.set(on);
+        if !on {
+            self.flush();
+        }
+    }
+
+    /// Start every request waiting because of [`Http::set_batch_starts`].
+    pub fn flush(&self) {
+        let pending = std::mem::take(&mut *self.ctx.pending.borrow_mut());
+        for p in pending {
+            p.start();
+        }
+    }
+
     /// Set (or clear) who `http.getAuthToken` acts for. The provider is asked at each call.
     pub fn set_identity(&self, provider: Option<Arc<dyn IdentityProvider>>) {
         *self.ctx.identity.borrow_mut() = provider;
@@ -142,6 +160,8 @@ impl Http {
             news: News::new(),
             tick: Cell::new(0),
             identity: RefCell::new(None),
+            batch: Cell::new(false),
+            pending: RefCell::new(Vec::new()),
         });
         let for_lua = ctx.clone();
         // SAFETY: push_http_table pushes exactly one table and only raises Lua memory errors,

@@ -16,7 +16,7 @@
 
 use crate::IdentityProvider;
 use crate::auth;
-use crate::engine::Client;
+use crate::engine::{Client, Pending};
 use crate::spec::{self, FormItem, HeaderList, PostBody, RequestSpec};
 use crate::state::{News, Watcher};
 use mlua::ffi;
@@ -34,6 +34,9 @@ pub(crate) struct Ctx {
     pub(crate) news: News,
     pub(crate) tick: Cell<u64>,
     pub(crate) identity: RefCell<Option<Arc<dyn IdentityProvider>>>,
+    /// When set, new transfers wait in `pending` until the host calls `Http::flush`.
+    pub(crate) batch: Cell<bool>,
+    pub(crate) pending: RefCell<Vec<Pending>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -297,7 +300,14 @@ unsafe fn parse_request(l: *mut ffi::lua_State, is_post: bool) -> Result<Request
 unsafe fn push_request(l: *mut ffi::lua_State, ctx: &Rc<Ctx>, spec: RequestSpec, auth: bool) {
     unsafe {
         let slot = ffi::lua_newuserdata(l, std::mem::size_of::<RequestSlot>()) as *mut RequestSlot;
-        let watcher = ctx.client.start(spec, Some(ctx.news.clone()));
+        let (watcher, pending) = ctx.client.prepare(spec, Some(ctx.news.clone()));
+        if let Some(p) = pending {
+            if ctx.batch.get() {
+                ctx.pending.borrow_mut().push(p);
+            } else {
+                p.start();
+            }
+        }
         slot.write(Some(Request {
             watcher: Some(watcher),
             dead: false,
@@ -394,9 +404,10 @@ unsafe extern "C-unwind" fn req_progress(l: *mut ffi::lua_State) -> c_int {
 unsafe extern "C-unwind" fn req_cancel(l: *mut ffi::lua_State) -> c_int {
     unsafe {
         if let Some(req) = request_arg(l)
-            && req.status() != Status::Dead {
-                req.cancel();
-            }
+            && req.status() != Status::Dead
+        {
+            req.cancel();
+        }
         0
     }
 }

@@ -138,17 +138,18 @@ pub fn merge_headers(defaults: &[(&str, Vec<u8>)], caller: &[(Vec<u8>, Vec<u8>)]
             continue;
         }
         if let Some(i) = out.iter().position(|(dn, _)| dn.eq_ignore_ascii_case(&n))
-            && i < defaults.len() {
-                if v.is_empty() {
-                    removed[i] = true;
-                } else if !replaced[i] {
-                    replaced[i] = true;
-                    out[i] = (n, v);
-                } else {
-                    extra.push((n, v));
-                }
-                continue;
+            && i < defaults.len()
+        {
+            if v.is_empty() {
+                removed[i] = true;
+            } else if !replaced[i] {
+                replaced[i] = true;
+                out[i] = (n, v);
+            } else {
+                extra.push((n, v));
             }
+            continue;
+        }
         if !v.is_empty() {
             extra.push((n, v));
         }

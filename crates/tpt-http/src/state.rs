@@ -19,8 +19,9 @@
 //!   watcher never waits forever.
 
 use crate::failure::{Failure, FailureKind};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 const RUNNING: u8 = 0;
@@ -108,6 +109,7 @@ impl News {
 }
 
 struct Shared {
+    abort: OnceLock<tokio::task::AbortHandle>,
     phase: AtomicU8,
     total: AtomicI64,
     received: AtomicI64,
@@ -121,6 +123,7 @@ pub fn pair(news: Option<News>) -> (Reporter, Watcher) {
         n.in_flight.fetch_add(1, Ordering::AcqRel);
     }
     let shared = Arc::new(Shared {
+        abort: OnceLock::new(),
         phase: AtomicU8::new(RUNNING),
         total: AtomicI64::new(-1),
         received: AtomicI64::new(0),
@@ -131,7 +134,7 @@ pub fn pair(news: Option<News>) -> (Reporter, Watcher) {
         Reporter {
             shared: Some(shared.clone()),
         },
-        Watcher { shared, abort: None },
+        Watcher { shared },
     )
 }
 
@@ -181,6 +184,37 @@ fn publish(s: &Shared, outcome: Outcome) {
     s.phase.store(DONE, Ordering::Release);
     if let Some(n) = &s.news {
         n.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let deferred = DEFERRED_NEWS.with(|d| match d.borrow_mut().as_mut() {
+            Some(list) => {
+                if !list.iter().any(|m| Arc::ptr_eq(&m.inner, &n.inner)) {
+                    list.push(n.clone());
+                }
+                true
+            }
+            None => false,
+        });
+        if !deferred {
+            n.notify();
+        }
+    }
+}
+
+thread_local! {
+    /// On the engine thread: notifiers to wake when the engine next goes idle, so a burst of
+    /// completions wakes the host once. `None` on every other thread (notify at once).
+    static DEFERRED_NEWS: RefCell<Option<Vec<News>>> = const { RefCell::new(None) };
+}
+
+/// Make the current thread defer news until [`flush_deferred_news`] (the engine thread does
+/// this; it flushes each time before it parks).
+pub(crate) fn defer_news_on_this_thread() {
+    DEFERRED_NEWS.with(|d| *d.borrow_mut() = Some(Vec::new()));
+}
+
+/// Wake every host that got news since the last flush.
+pub(crate) fn flush_deferred_news() {
+    let pending = DEFERRED_NEWS.with(|d| d.borrow_mut().as_mut().map(std::mem::take));
+    for n in pending.into_iter().flatten() {
         n.notify();
     }
 }
@@ -197,13 +231,22 @@ impl Drop for Reporter {
 /// The Lua side's half: polls without blocking; dropping it cancels the transfer.
 pub struct Watcher {
     shared: Arc<Shared>,
-    abort: Option<tokio::task::AbortHandle>,
+}
+
+/// Where the engine puts the handle that lets a [`Watcher`] abort its task.
+pub(crate) struct AbortSlot(std::sync::Weak<Shared>);
+
+impl AbortSlot {
+    pub(crate) fn set(&self, abort: tokio::task::AbortHandle) {
+        if let Some(s) = self.0.upgrade() {
+            let _ = s.abort.set(abort);
+        }
+    }
 }
 
 impl Watcher {
-    /// Attach the task to abort when this watcher is dropped.
-    pub(crate) fn set_abort(&mut self, abort: tokio::task::AbortHandle) {
-        self.abort = Some(abort);
+    pub(crate) fn abort_slot(&self) -> AbortSlot {
+        AbortSlot(Arc::downgrade(&self.shared))
     }
 
     /// Has the transfer finished (successfully or not)?
@@ -235,10 +278,12 @@ impl Watcher {
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        if let Some(a) = self.abort.take()
-            && !self.is_done() {
-                a.abort();
-            }
+        // A transfer not started yet sees the watcher gone (`Reporter::is_watched`) and stops.
+        if let Some(a) = self.shared.abort.get()
+            && !self.is_done()
+        {
+            a.abort();
+        }
     }
 }
 

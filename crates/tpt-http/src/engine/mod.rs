@@ -24,12 +24,16 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Handle {
             .enable_io()
             .enable_time()
             .thread_name("tpt-http-engine")
+            .on_thread_park(state::flush_deferred_news)
             .build()
             .unwrap_or_else(|e| panic!("tpt-http: cannot start the engine runtime: {e}"));
         let handle = rt.handle().clone();
         let spawned = std::thread::Builder::new()
             .name("tpt-http-engine".into())
-            .spawn(move || rt.block_on(std::future::pending::<()>()));
+            .spawn(move || {
+                state::defer_news_on_this_thread();
+                rt.block_on(std::future::pending::<()>())
+            });
         if let Err(e) = spawned {
             panic!("tpt-http: cannot start the engine thread: {e}");
         }
@@ -97,15 +101,47 @@ impl Client {
     /// Start a transfer now and return its watcher; `news` is notified when it finishes.
     /// Never blocks: the transfer runs on the engine thread.
     pub fn start(&self, spec: RequestSpec, news: Option<News>) -> Watcher {
-        let (reporter, mut watcher) = state::pair(news);
+        let (watcher, pending) = self.prepare(spec, news);
+        if let Some(p) = pending {
+            p.start();
+        }
+        watcher
+    }
+
+    /// Set up a transfer without starting it: the watcher, and the transfer to [`Pending::start`]
+    /// (`None` when it already finished, e.g. networking is disabled). Lets a host start a burst
+    /// of requests back to back, waking the engine once.
+    pub fn prepare(&self, spec: RequestSpec, news: Option<News>) -> (Watcher, Option<Pending>) {
+        let (reporter, watcher) = state::pair(news);
         if !self.inner.config.network_enabled {
             let failure = Failure::new(FailureKind::NetworkDisabled, "networking is disabled by the host");
             reporter.complete(Outcome::failed(failure, Vec::new()));
-            return watcher;
+            return (watcher, None);
         }
-        let inner = self.inner.clone();
-        let task = runtime().spawn(transfer::run(inner, spec, reporter));
-        watcher.set_abort(task.abort_handle());
-        watcher
+        let abort = watcher.abort_slot();
+        let pending = Pending {
+            client: self.inner.clone(),
+            spec,
+            reporter,
+            abort,
+        };
+        (watcher, Some(pending))
+    }
+}
+
+/// A transfer prepared by [`Client::prepare`] and not started yet. Dropping it finishes the
+/// transfer with a 600 failure.
+pub struct Pending {
+    client: Arc<ClientInner>,
+    spec: RequestSpec,
+    reporter: state::Reporter,
+    abort: state::AbortSlot,
+}
+
+impl Pending {
+    /// Hand the transfer to the engine thread.
+    pub fn start(self) {
+        let task = runtime().spawn(transfer::run(self.client, self.spec, self.reporter));
+        self.abort.set(task.abort_handle());
     }
 }

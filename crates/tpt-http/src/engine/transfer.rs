@@ -22,6 +22,9 @@ const REDIRECT_BODY_DRAIN: usize = 64 * 1024;
 
 /// Run the transfer described by `spec` and publish its outcome.
 pub(crate) async fn run(client: Arc<ClientInner>, spec: RequestSpec, reporter: Reporter) {
+    if !reporter.is_watched() {
+        return; // cancelled before it started
+    }
     let trace = client
         .config
         .trace

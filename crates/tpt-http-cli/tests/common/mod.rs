@@ -1,0 +1,80 @@
+//! Shared harness of the Lua behaviour suites: starts the loopback servers and runs
+//! `tests/lua/NAME.lua` through the real runner.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use tpt_http::Config;
+use tpt_http_cli::runner::{self, RunOptions};
+use tpt_http_testserver::{RawServer, Server, TestCa, closed_port};
+
+struct Env {
+    _ca: TestCa,
+    _servers: Vec<Server>,
+    _raw: Vec<RawServer>,
+    args: Vec<String>,
+    ca_pem: String,
+}
+
+fn lua_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lua")
+}
+
+fn env() -> Env {
+    let ca = TestCa::new();
+    let http = Server::http();
+    let https = Server::https(&ca);
+    let https_h1 = Server::https_h1_only(&ca);
+    let (certs, key) = ca.issue(&["other.example"]);
+    let wrong_host = Server::https_with(certs, key);
+    let (certs, key) = ca.issue_expired(&["localhost"]);
+    let expired = Server::https_with(certs, key);
+    let garbage = RawServer::start(b"this is not http\r\n\r\n".to_vec(), false);
+    let empty = RawServer::start(Vec::new(), false);
+    let big_status = RawServer::start(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort".to_vec(),
+        false,
+    );
+    let silent = RawServer::silent();
+    let args = vec![
+        lua_dir().join("prelude.lua").display().to_string(),
+        format!("HTTP={}", http.base_url()),
+        format!("HTTPS={}", https.base_url()),
+        format!("HTTPS_H1={}", https_h1.base_url()),
+        format!("HTTPS_IP=https://127.0.0.1:{}", https.port()),
+        format!("WRONG_HOST={}", wrong_host.base_url()),
+        format!("EXPIRED={}", expired.base_url()),
+        format!("GARBAGE={}", garbage.base_url()),
+        format!("EMPTY_REPLY={}", empty.base_url()),
+        format!("TRUNCATED={}", big_status.base_url()),
+        format!("SILENT={}", silent.base_url()),
+        format!("CLOSED=http://127.0.0.1:{}", closed_port()),
+    ];
+    let ca_pem = ca.cert_pem();
+    Env {
+        _ca: ca,
+        _servers: vec![http, https, https_h1, wrong_host, expired],
+        _raw: vec![garbage, empty, big_status, silent],
+        args,
+        ca_pem,
+    }
+}
+
+/// Run `NAME.lua` with plain http allowed and the test CA trusted; `tweak` adjusts the policy.
+pub fn run_with(name: &str, tweak: impl FnOnce(&mut Config)) {
+    let env = env();
+    let mut config = Config {
+        enforce_https: false,
+        extra_ca_pem: Some(env.ca_pem.clone().into_bytes()),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let opts = RunOptions { fps: 0.0, config };
+    let path = lua_dir().join(format!("{name}.lua"));
+    let code = runner::run_file(&path.display().to_string(), &env.args, &opts)
+        .unwrap_or_else(|e| panic!("{name}.lua failed: {e}"));
+    assert_eq!(code, 0, "{name}.lua exited with {code}");
+}
+
+pub fn run(name: &str) {
+    run_with(name, |_| {});
+}

@@ -3,7 +3,8 @@
 #
 # Runs wrk once as the server's ceiling, then R rounds alternating the libcurl
 # multi anchor (bench/anchors/curl_multi.c) and our side
-# ($TPT_HTTP run --fps 0 --allow-http bench/p1.lua URL N K), and prints the
+# ($TPT_HTTP run --fps 0 --allow-http --max-host-connections MAX_HOST bench/p1.lua URL N K),
+# and prints the
 # median rps of each and the ratio ours / curl_multi.
 #
 # Environment:
@@ -104,7 +105,7 @@ for round in $(seq 1 "$R"); do
     curl_rps+=("$(field rps "$line")")
 
     if [ "$have_ours" -eq 1 ]; then
-        out="$("${client[@]}" timeout --foreground "$BENCH_TIMEOUT" "$TPT_HTTP" run --fps 0 --allow-http bench/p1.lua "$URL" "$N" "$K")" || {
+        out="$("${client[@]}" timeout --foreground "$BENCH_TIMEOUT" "$TPT_HTTP" run --fps 0 --allow-http --max-host-connections "$MAX_HOST" bench/p1.lua "$URL" "$N" "$K")" || {
             rc=$?
             printf '%s\n' "$out" >&2
             bench_log "our side failed in round $round (exit $rc)"

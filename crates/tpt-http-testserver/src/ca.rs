@@ -61,12 +61,22 @@ impl TestCa {
         self.issue_between(names, (2000, 1, 1), (2001, 1, 1))
     }
 
-    fn issue_between(
+    /// Like [`TestCa::issue`], but as PEM text `(certificate, private key)`, for servers
+    /// configured by file (nginx in the interop tests).
+    pub fn issue_pem(&self, names: &[&str]) -> (String, String) {
+        let (cert, key) = self.issue_params(names, (2000, 1, 1), (2100, 1, 1));
+        let cert = cert
+            .signed_by(&key, &self.issuer)
+            .expect("signing a test server certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn issue_params(
         &self,
         names: &[&str],
         not_before: (i32, u8, u8),
         not_after: (i32, u8, u8),
-    ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    ) -> (CertificateParams, KeyPair) {
         let key = KeyPair::generate().expect("generating a test server key");
         let sans: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
         let mut params =
@@ -81,6 +91,16 @@ impl TestCa {
         params.use_authority_key_identifier_extension = true;
         params.not_before = date_time_ymd(not_before.0, not_before.1, not_before.2);
         params.not_after = date_time_ymd(not_after.0, not_after.1, not_after.2);
+        (params, key)
+    }
+
+    fn issue_between(
+        &self,
+        names: &[&str],
+        not_before: (i32, u8, u8),
+        not_after: (i32, u8, u8),
+    ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        let (params, key) = self.issue_params(names, not_before, not_after);
         let cert = params
             .signed_by(&key, &self.issuer)
             .expect("signing a test server certificate");

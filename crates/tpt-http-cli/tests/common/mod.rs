@@ -78,3 +78,14 @@ pub fn run_with(name: &str, tweak: impl FnOnce(&mut Config)) {
 pub fn run(name: &str) {
     run_with(name, |_| {});
 }
+
+/// Run `NAME.lua` with only the prelude and `extra` as arguments (`KEY=VALUE` pairs), under
+/// `config`; returns the script's exit code.
+pub fn run_plain(name: &str, extra: &[String], config: Config) -> i32 {
+    let mut args = vec![lua_dir().join("prelude.lua").display().to_string()];
+    args.extend_from_slice(extra);
+    let opts = RunOptions { fps: 0.0, config };
+    let path = lua_dir().join(format!("{name}.lua"));
+    runner::run_file(&path.display().to_string(), &args, &opts)
+        .unwrap_or_else(|e| panic!("{name}.lua failed: {e}"))
+}

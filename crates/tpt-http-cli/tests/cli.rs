@@ -1,0 +1,153 @@
+//! The `tpt-http` binary as a user runs it: exit codes, error output, flags, `--trace`, the demo.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use tpt_http_testserver::Server;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tpt-http"))
+}
+
+fn script(name: &str, source: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tpt-http-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, source).expect("write script");
+    path
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run tpt-http")
+}
+
+#[test]
+fn os_exit_code_and_args_reach_the_script() {
+    let s = script("exit.lua", "print(arg[0] ~= nil, arg[1], arg[2]) os.exit(7)");
+    let out = run(&["run", s.to_str().unwrap(), "one", "--two"]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(text(&out.stdout), "true\tone\t--two\n");
+}
+
+#[test]
+fn lua_error_prints_message_and_traceback_and_exits_1() {
+    let s = script("boom.lua", "local function f()\n  error('kaboom')\nend\nf()\n");
+    let out = run(&["run", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("tpt-http: lua error: "), "{err}");
+    assert!(err.contains("boom.lua:2: kaboom"), "{err}");
+    assert!(err.contains("stack traceback"), "{err}");
+}
+
+#[test]
+fn error_in_a_tick_handler_stops_the_run() {
+    let s = script("tickboom.lua", "local n = 0\nevent.register(event.tick, function()\n  n = n + 1\n  if n == 3 then error('third tick') end\nend)\n");
+    let out = run(&["run", "--fps", "0", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("tickboom.lua:4: third tick"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn runner_exits_when_no_handler_and_no_request_remain() {
+    let s = script(
+        "ticks.lua",
+        "local n = 0\nlocal function h() n = n + 1 if n == 5 then event.unregister(event.tick, h) print('ticked', n) end end\nevent.register(event.tick, h)\n",
+    );
+    let out = run(&["run", "--fps", "200", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ticked\t5\n");
+}
+
+#[test]
+fn legacy_step_functions_and_gettime() {
+    let s = script(
+        "step.lua",
+        "local t0 = socket.gettime()\nassert(type(t0) == 'number' and t0 > 1.6e9)\nlocal n = 0\nlocal function s() n = n + 1 if n == 2 then tpt.unregister_step(s) print('steps', n) end end\ntpt.register_step(s)\n",
+    );
+    let out = run(&["run", "--fps", "0", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "steps\t2\n");
+}
+
+const FETCH: &str = "local req = http.get(arg[1], {{'X-Secret', 'hunter2'}})\n\
+local function h()\n  if req:status() ~= 'running' then\n    local body, code = req:finish()\n    print(code, #body)\n    event.unregister(event.tick, h)\n  end\nend\nevent.register(event.tick, h)\n";
+
+#[test]
+fn https_is_enforced_unless_allow_http() {
+    let server = Server::http();
+    let url = format!("{}/bytes/10", server.base_url());
+    let s = script("fetch.lua", FETCH);
+    let out = run(&["run", "--fps", "0", s.to_str().unwrap(), &url]);
+    assert_eq!(text(&out.stdout), "601\t0\n", "{}", text(&out.stderr));
+    let out = run(&["run", "--fps", "0", "--allow-http", s.to_str().unwrap(), &url]);
+    assert_eq!(text(&out.stdout), "200\t10\n", "{}", text(&out.stderr));
+}
+
+#[test]
+fn no_network_gives_604() {
+    let s = script("fetch604.lua", FETCH);
+    let out = run(&["run", "--fps", "0", "--no-network", s.to_str().unwrap(), "https://localhost/"]);
+    assert_eq!(text(&out.stdout), "604\t0\n");
+}
+
+#[test]
+fn trace_prints_one_line_per_request_without_header_values() {
+    let server = Server::http();
+    let url = format!("{}/bytes/10", server.base_url());
+    let s = script("trace.lua", FETCH);
+    let out = run(&["run", "--fps", "0", "--allow-http", "--trace", s.to_str().unwrap(), &url]);
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].starts_with(&format!("tpt-http: GET {url} -> 200 10 bytes ")), "{err}");
+    assert!(lines[0].ends_with(" ms"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn ca_file_is_trusted() {
+    let ca = tpt_http_testserver::TestCa::new();
+    let server = Server::https(&ca);
+    let pem = script("ca.pem", &ca.cert_pem());
+    let url = format!("{}/bytes/10", server.base_url());
+    let s = script("fetchca.lua", FETCH);
+    let out = run(&["run", "--fps", "0", s.to_str().unwrap(), &url]);
+    assert_eq!(text(&out.stdout), "600\t0\n", "unknown CA must fail verification");
+    let out = run(&["run", "--fps", "0", "--ca-file", pem.to_str().unwrap(), s.to_str().unwrap(), &url]);
+    assert_eq!(text(&out.stdout), "200\t10\n", "{}", text(&out.stderr));
+}
+
+#[test]
+fn bad_flags_are_setup_errors() {
+    let s = script("nothing.lua", "");
+    let out = run(&["run", "--ca-file", "/nonexistent.pem", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("tpt-http: cannot read --ca-file /nonexistent.pem"), "{}", text(&out.stderr));
+    let out = run(&["run", "--max-host-connections", "0", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["run", "/nonexistent/script.lua"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("tpt-http: cannot read script"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn demo_runs_offline_and_summarises() {
+    let out = run(&["demo", "--fps", "120"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for needle in [
+        "readme.txt   200       45 bytes",
+        "save.cps     200  1500000 bytes",
+        "slow stream  200   262144 bytes",
+        "chunked      200   300000 bytes",
+        "upload       200  multipart form with a file",
+        "cancelled    dead  after cancel()",
+        "header x-demo: yes",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+}

@@ -15,8 +15,28 @@ local upload = http.post(base .. "/echo", {
   { "notes", "made with tpt-http" },
 }, { { "X-Demo", "yes" } })
 local doomed = http.get(base .. "/hang")
+local token = http.getAuthToken("demo-service")
 
-print(("tpt-http demo: %d downloads, 1 multipart upload and 1 request to cancel, against %s"):format(#downloads, base))
+-- Decode a JWT's payload (base64url) to show what the token says.
+local function jwt_payload(jwt)
+  local b64 = jwt:match("^[^.]+%.([^.]+)%.") or ""
+  local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+  local bits, out = 0, {}
+  local acc = 0
+  for c in b64:gmatch(".") do
+    acc = acc * 64 + (alphabet:find(c, 1, true) - 1)
+    bits = bits + 6
+    if bits >= 8 then
+      bits = bits - 8
+      local byte = math.floor(acc / 2 ^ bits)
+      out[#out + 1] = string.char(byte)
+      acc = acc - byte * 2 ^ bits
+    end
+  end
+  return table.concat(out)
+end
+
+print(("tpt-http demo: %d downloads, 1 multipart upload, 1 auth token and 1 request to cancel, against %s"):format(#downloads, base))
 
 local ticks, results = 0, {}
 local function bar(total, received)
@@ -58,6 +78,14 @@ local function handler()
     results[#results + 1] = ("%-12s %d  multipart form with a file"):format("upload", code)
     upload = nil
   elseif upload then
+    pending = pending + 1
+  end
+  if token and token:status() == "done" then
+    local jwt, code = token:finish()
+    print(("  auth token   finished: %d, a JWT of %d bytes whose payload is %s"):format(code, #jwt, jwt_payload(jwt)))
+    results[#results + 1] = ("%-12s %d  token for %s"):format("auth token", code, jwt_payload(jwt):match('"name":"([^"]*)"') or "?")
+    token = nil
+  elseif token then
     pending = pending + 1
   end
   if doomed and ticks == 20 then

@@ -1,8 +1,10 @@
 //! `tpt-http demo`: an offline tour. Starts an HTTPS server on loopback with a CA made at run
-//! time, then runs the bundled script (`scripts/demo.lua`) against it with HTTPS enforced, as
-//! in an official TPT build.
+//! time, which is also the auth server for `http.getAuthToken` (user 1234 is logged in), then
+//! runs the bundled script (`scripts/demo.lua`) against it with HTTPS enforced, as in an
+//! official TPT build.
 
 use crate::runner::{self, RunError, RunOptions};
+use tpt_http::AuthUser;
 use tpt_http_testserver::{Server, TestCa};
 
 /// The bundled demo script.
@@ -23,6 +25,12 @@ pub fn run(mut opts: RunOptions) -> Result<i32, RunError> {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     server.add_file("save.cps", save);
+    server.add_user("1234", "demo-session-key", "DemoUser");
+    opts.config.auth_server = server.base_url();
+    opts.identity = Some(AuthUser {
+        user_id: "1234".into(),
+        session_key: "demo-session-key".into(),
+    });
     let mut pem = opts.config.extra_ca_pem.take().unwrap_or_default();
     pem.extend_from_slice(ca.cert_pem().as_bytes());
     opts.config.extra_ca_pem = Some(pem);

@@ -3,8 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
-use tpt_http::Config;
+use tpt_http::{AuthUser, Config};
 use tpt_http_cli::runner::{self, RunError, RunOptions};
 
 /// Run The Powder Toy's Lua scripts that use `http` outside the game.
@@ -57,6 +56,20 @@ struct Policy {
     /// Print one line per request on stderr: method, URL, status, bytes, time.
     #[arg(long)]
     trace: bool,
+    /// Base URL of the auth server for http.getAuthToken.
+    #[arg(long, value_name = "URL", default_value = "https://powdertoy.co.uk")]
+    auth_server: String,
+    /// The logged-in user's id, for http.getAuthToken (without it: "not authenticated").
+    #[arg(long, value_name = "ID")]
+    user_id: Option<String>,
+    /// The user's session key (a secret: prefer the TPT_HTTP_SESSION_KEY environment variable).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "TPT_HTTP_SESSION_KEY",
+        hide_env_values = true
+    )]
+    session_key: Option<String>,
 }
 
 impl Policy {
@@ -90,10 +103,19 @@ impl Policy {
                 );
             }));
         }
-        let _ = Duration::ZERO;
+        config.auth_server = self.auth_server.trim_end_matches('/').to_string();
+        let identity = match (&self.user_id, &self.session_key) {
+            (Some(id), key) => Some(AuthUser {
+                user_id: id.clone(),
+                session_key: key.clone().unwrap_or_default(),
+            }),
+            (None, Some(_)) => return Err("--session-key needs --user-id".into()),
+            (None, None) => None,
+        };
         Ok(RunOptions {
             fps: self.fps,
             config,
+            identity,
         })
     }
 }

@@ -7,9 +7,19 @@
 //! before `event.tick` handlers run. This module knows Lua and the `http` API's host handle, not
 //! the engine.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tpt_http::mlua::{self, Function, Lua, Table, Value};
-use tpt_http::{Config, Http};
+use tpt_http::{AuthUser, Config, Http, IdentityProvider};
+
+/// A fixed identity, as given on the command line.
+struct Fixed(AuthUser);
+
+impl IdentityProvider for Fixed {
+    fn current_user(&self) -> Option<AuthUser> {
+        Some(self.0.clone())
+    }
+}
 
 /// How a script is run.
 #[derive(Clone, Debug)]
@@ -19,6 +29,8 @@ pub struct RunOptions {
     pub fps: f64,
     /// The policy for the script's `http` table. `tick_gating` is forced on.
     pub config: Config,
+    /// The user `http.getAuthToken` acts for; `None`: not authenticated.
+    pub identity: Option<AuthUser>,
 }
 
 impl Default for RunOptions {
@@ -26,6 +38,7 @@ impl Default for RunOptions {
         RunOptions {
             fps: 60.0,
             config: Config::default(),
+            identity: None,
         }
     }
 }
@@ -95,6 +108,9 @@ pub fn run_source(name: &str, source: &[u8], args: &[String], opts: &RunOptions)
     config.tick_gating = true;
     let http = tpt_http::install(&lua, config).map_err(|e| RunError::Setup(e.to_string()))?;
     http.set_batch_starts(true);
+    if let Some(user) = &opts.identity {
+        http.set_identity(Some(Arc::new(Fixed(user.clone()))));
+    }
     let lua_err = |e: mlua::Error| RunError::Lua(e.to_string());
 
     let handlers = lua.create_table().map_err(lua_err)?;

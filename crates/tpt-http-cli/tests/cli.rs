@@ -45,10 +45,17 @@ fn lua_error_prints_message_and_traceback_and_exits_1() {
 
 #[test]
 fn error_in_a_tick_handler_stops_the_run() {
-    let s = script("tickboom.lua", "local n = 0\nevent.register(event.tick, function()\n  n = n + 1\n  if n == 3 then error('third tick') end\nend)\n");
+    let s = script(
+        "tickboom.lua",
+        "local n = 0\nevent.register(event.tick, function()\n  n = n + 1\n  if n == 3 then error('third tick') end\nend)\n",
+    );
     let out = run(&["run", "--fps", "0", s.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("tickboom.lua:4: third tick"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("tickboom.lua:4: third tick"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -90,7 +97,14 @@ fn https_is_enforced_unless_allow_http() {
 #[test]
 fn no_network_gives_604() {
     let s = script("fetch604.lua", FETCH);
-    let out = run(&["run", "--fps", "0", "--no-network", s.to_str().unwrap(), "https://localhost/"]);
+    let out = run(&[
+        "run",
+        "--fps",
+        "0",
+        "--no-network",
+        s.to_str().unwrap(),
+        "https://localhost/",
+    ]);
     assert_eq!(text(&out.stdout), "604\t0\n");
 }
 
@@ -99,11 +113,22 @@ fn trace_prints_one_line_per_request_without_header_values() {
     let server = Server::http();
     let url = format!("{}/bytes/10", server.base_url());
     let s = script("trace.lua", FETCH);
-    let out = run(&["run", "--fps", "0", "--allow-http", "--trace", s.to_str().unwrap(), &url]);
+    let out = run(&[
+        "run",
+        "--fps",
+        "0",
+        "--allow-http",
+        "--trace",
+        s.to_str().unwrap(),
+        &url,
+    ]);
     let err = text(&out.stderr);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].starts_with(&format!("tpt-http: GET {url} -> 200 10 bytes ")), "{err}");
+    assert!(
+        lines[0].starts_with(&format!("tpt-http: GET {url} -> 200 10 bytes ")),
+        "{err}"
+    );
     assert!(lines[0].ends_with(" ms"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
@@ -117,7 +142,15 @@ fn ca_file_is_trusted() {
     let s = script("fetchca.lua", FETCH);
     let out = run(&["run", "--fps", "0", s.to_str().unwrap(), &url]);
     assert_eq!(text(&out.stdout), "600\t0\n", "unknown CA must fail verification");
-    let out = run(&["run", "--fps", "0", "--ca-file", pem.to_str().unwrap(), s.to_str().unwrap(), &url]);
+    let out = run(&[
+        "run",
+        "--fps",
+        "0",
+        "--ca-file",
+        pem.to_str().unwrap(),
+        s.to_str().unwrap(),
+        &url,
+    ]);
     assert_eq!(text(&out.stdout), "200\t10\n", "{}", text(&out.stderr));
 }
 
@@ -126,12 +159,20 @@ fn bad_flags_are_setup_errors() {
     let s = script("nothing.lua", "");
     let out = run(&["run", "--ca-file", "/nonexistent.pem", s.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).starts_with("tpt-http: cannot read --ca-file /nonexistent.pem"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("tpt-http: cannot read --ca-file /nonexistent.pem"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(&["run", "--max-host-connections", "0", s.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let out = run(&["run", "/nonexistent/script.lua"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).starts_with("tpt-http: cannot read script"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("tpt-http: cannot read script"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -147,7 +188,58 @@ fn demo_runs_offline_and_summarises() {
         "upload       200  multipart form with a file",
         "cancelled    dead  after cancel()",
         "header x-demo: yes",
+        "auth token   200  token for DemoUser",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
     }
+}
+
+#[test]
+fn auth_flags_and_session_key_from_the_environment() {
+    let ca = tpt_http_testserver::TestCa::new();
+    let server = Server::https(&ca);
+    server.add_user("7", "env-key", "bob");
+    let pem = script("auth-ca.pem", &ca.cert_pem());
+    let s = script(
+        "auth.lua",
+        "local r, e = http.getAuthToken('svc')\nif not r then print(e) return end\n\
+local function h()\n  if r:status() ~= 'running' then\n    local tok, code = r:finish()\n    print(code, select(2, tok:gsub('%.', '')))\n    event.unregister(event.tick, h)\n  end\nend\nevent.register(event.tick, h)\n",
+    );
+    let base = server.base_url();
+    let common = [
+        "run",
+        "--fps",
+        "0",
+        "--trace",
+        "--ca-file",
+        pem.to_str().unwrap(),
+        "--auth-server",
+        &base,
+    ];
+    let out = bin().args(common).arg(s.to_str().unwrap()).output().expect("run");
+    assert_eq!(text(&out.stdout), "not authenticated\n");
+    let out = bin()
+        .args(common)
+        .args(["--user-id", "7", s.to_str().unwrap()])
+        .env("TPT_HTTP_SESSION_KEY", "env-key")
+        .output()
+        .expect("run");
+    assert_eq!(
+        text(&out.stdout),
+        "200\t2\n",
+        "a JWT has two dots; stderr: {}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stderr).contains("env-key"), "{}", text(&out.stderr));
+    let out = bin()
+        .args(common)
+        .args(["--session-key", "k", s.to_str().unwrap()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--session-key needs --user-id"),
+        "{}",
+        text(&out.stderr)
+    );
 }

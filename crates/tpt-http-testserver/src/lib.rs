@@ -18,6 +18,7 @@
 //! Servers only ever bind `127.0.0.1`; nothing here listens on any other
 //! address.
 
+mod auth;
 mod body;
 mod ca;
 mod raw;

@@ -28,7 +28,9 @@ pub(crate) async fn handle(request: Request<Incoming>, shared: &Shared) -> Respo
     };
     let path = parts.uri.path().to_owned();
     let query = parse_query(parts.uri.query().unwrap_or(""));
-    let result = if path == "/echo" {
+    let result = if path.ends_with("/ExternalAuth.api") {
+        external_auth(&parts, &body, &path, &query, shared)
+    } else if path == "/echo" {
         Ok(echo(&parts, &body))
     } else if let Some(n) = path.strip_prefix("/bytes/") {
         parse::<u64>(n).map(|n| pattern(n, BYTES_PIECE, Duration::ZERO, true))
@@ -58,6 +60,66 @@ pub(crate) async fn handle(request: Request<Incoming>, shared: &Shared) -> Respo
         Ok(not_found())
     };
     result.unwrap_or_else(|message| text(StatusCode::BAD_REQUEST, message))
+}
+
+/// The reference auth server and its mock answers (see the `auth` module).
+fn external_auth(
+    parts: &Parts,
+    body: &Bytes,
+    path: &str,
+    query: &[(Vec<u8>, Vec<u8>)],
+    shared: &Shared,
+) -> RouteResult {
+    let prefix = path.trim_end_matches("/ExternalAuth.api");
+    if let Some(mock) = prefix.strip_prefix("/mock/") {
+        let (kind, arg) = mock.split_once('/').unwrap_or((mock, ""));
+        return match kind {
+            "json" => {
+                let mut r = text(StatusCode::OK, percent_decode(arg));
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Ok(r)
+            }
+            "status" => status_code(arg).map(|s| text(s, format!("status {}", s.as_u16()))),
+            "echo-status" => {
+                let status = status_code(arg)?;
+                let mut r = echo(parts, body);
+                *r.status_mut() = status;
+                Ok(r)
+            }
+            "redirect-port" => {
+                let port: u16 = parse(arg)?;
+                let location = HeaderValue::try_from(format!(
+                    "https://127.0.0.1:{port}/mock/echo-status/202/ExternalAuth.api"
+                ))
+                .map_err(|_| "bad port")?;
+                Ok(with_location(StatusCode::FOUND, location))
+            }
+            _ => Ok(not_found()),
+        };
+    }
+    if !prefix.is_empty() {
+        return Ok(not_found());
+    }
+    let value = |name: &str| query_value(query, name).map(|v| String::from_utf8_lossy(v).into_owned());
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let users = shared.users.lock().unwrap_or_else(|poison| poison.into_inner());
+    let answer = match value("Action").as_deref() {
+        Some("Get") => users.get(
+            &value("Audience").unwrap_or_default(),
+            header("x-auth-user-id"),
+            header("x-auth-session-key"),
+        ),
+        Some("Check") => {
+            let max_age = query_num::<u64>(query, "MaxAge")?.unwrap_or(u64::MAX);
+            users.check(&value("Token").unwrap_or_default(), max_age)
+        }
+        _ => return Err("unknown Action"),
+    };
+    let mut r = text(StatusCode::OK, answer);
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
 }
 
 /// Result of a route: a response, or the message of a 400 answer.

@@ -18,10 +18,20 @@ use crate::routes;
 use crate::runtime::{Background, accept_backoff};
 
 /// State shared between a [`Server`] handle and its connections.
-#[derive(Default)]
 pub(crate) struct Shared {
     connections: AtomicUsize,
     files: Mutex<HashMap<String, Vec<u8>>>,
+    pub(crate) users: Mutex<crate::auth::Users>,
+}
+
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared {
+            connections: AtomicUsize::new(0),
+            files: Mutex::new(HashMap::new()),
+            users: Mutex::new(crate::auth::Users::new()),
+        }
+    }
 }
 
 impl Shared {
@@ -84,6 +94,8 @@ enum Mode {
 ///   works on every server kind.
 /// * `/cookie`: 200 with `Set-Cookie: a=b`; the body is the request's
 ///   `Cookie` header (several joined with `; `), or empty.
+/// * `/ExternalAuth.api` and `/mock/KIND/ARG/ExternalAuth.api`: the reference auth server
+///   (users from [`Server::add_user`]) and mock answers for auth tests; see the `auth` module.
 /// * anything else: 404 `not found`.
 ///
 /// Malformed numbers, header names or values in a request give 400.
@@ -166,6 +178,18 @@ impl Server {
     /// handshake), for connection-reuse tests.
     pub fn connections_accepted(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// Registers a user of the reference auth server (`/ExternalAuth.api`, see the crate's
+    /// `auth` module): `X-Auth-User-Id: id` with `X-Auth-Session-Key: session_key` gets tokens
+    /// naming `name`.
+    pub fn add_user(&self, id: &str, session_key: &str, name: &str) {
+        let mut users = self
+            .shared
+            .users
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        users.add(id, session_key, name);
     }
 
     /// Adds (or replaces) a static file served at `/files/NAME`.

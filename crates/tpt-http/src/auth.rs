@@ -107,6 +107,43 @@ pub fn finish_token(status: u16, body: &[u8]) -> (u16, Vec<u8>) {
     }
 }
 
+/// For Rust services: ask `server` whether `token` is valid and at most `max_age_secs` old
+/// (`ExternalAuth.api?Action=Check`). Blocks the calling thread until the answer arrives.
+///
+/// # Errors
+/// The request failed (a 6xx [`crate::Failure`]), or the server answered with a status other
+/// than 200 or with unreadable JSON (kind `Internal`).
+pub fn check_token(
+    client: &crate::Client,
+    server: &str,
+    token: &str,
+    max_age_secs: u64,
+) -> Result<bool, crate::Failure> {
+    use crate::failure::{Failure, FailureKind};
+    let url = format!(
+        "{server}/ExternalAuth.api?Action=Check&MaxAge={max_age_secs}&Token={}",
+        encode(token.as_bytes())
+    );
+    let news = crate::News::new();
+    let watcher = client.start(RequestSpec::get(url), Some(news.clone()));
+    while !watcher.is_done() {
+        news.wait(Some(std::time::Duration::from_millis(100)));
+    }
+    let outcome = watcher.take().unwrap_or_default();
+    if let Some(f) = outcome.failure {
+        return Err(f);
+    }
+    if outcome.status != 200 {
+        return Err(Failure::new(
+            FailureKind::Internal,
+            format!("auth server answered {}", outcome.status),
+        ));
+    }
+    let root: serde_json::Value = serde_json::from_slice(&outcome.body)
+        .map_err(|_| Failure::new(FailureKind::Internal, "auth server answer is not json"))?;
+    Ok(root.get("Status").and_then(|s| s.as_str()) == Some("OK"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,7 +68,11 @@ pub fn run_with(name: &str, tweak: impl FnOnce(&mut Config)) {
         ..Config::default()
     };
     tweak(&mut config);
-    let opts = RunOptions { fps: 0.0, config };
+    let opts = RunOptions {
+        fps: 0.0,
+        config,
+        identity: None,
+    };
     let path = lua_dir().join(format!("{name}.lua"));
     let code = runner::run_file(&path.display().to_string(), &env.args, &opts)
         .unwrap_or_else(|e| panic!("{name}.lua failed: {e}"));
@@ -84,7 +88,11 @@ pub fn run(name: &str) {
 pub fn run_plain(name: &str, extra: &[String], config: Config) -> i32 {
     let mut args = vec![lua_dir().join("prelude.lua").display().to_string()];
     args.extend_from_slice(extra);
-    let opts = RunOptions { fps: 0.0, config };
+    let opts = RunOptions {
+        fps: 0.0,
+        config,
+        identity: None,
+    };
     let path = lua_dir().join(format!("{name}.lua"));
     runner::run_file(&path.display().to_string(), &args, &opts)
         .unwrap_or_else(|e| panic!("{name}.lua failed: {e}"))

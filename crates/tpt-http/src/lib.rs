@@ -123,8 +123,26 @@ impl Http {
     }
 
     /// The client (and policy) this state's requests use.
-    pub fn client(&self) -> &Client {
-        &self.ctx.client
+    pub fn client(&self) -> Client {
+        self.ctx.client.borrow().clone()
+    }
+
+    /// Replace the client (and so the policy), as long as no request has been made yet.
+    ///
+    /// # Errors
+    /// A request was already made through this state (kind [`ErrorKind::Config`]).
+    pub fn set_client(&self, client: Client) -> Result<(), Error> {
+        if self.ctx.used.get() {
+            return Err(Error::config("the policy cannot change after the first request"));
+        }
+        self.ctx.gating.set(client.config().tick_gating);
+        *self.ctx.client.borrow_mut() = client;
+        Ok(())
+    }
+
+    /// Turn TPT's tick gating on or off (initially [`Config::tick_gating`]).
+    pub fn set_tick_gating(&self, on: bool) {
+        self.ctx.gating.set(on);
     }
 
     /// Batch request starts: requests made from now on wait until [`Http::flush`], so a burst
@@ -156,7 +174,9 @@ impl Http {
     /// The Lua state ran out of memory.
     pub fn create(lua: &mlua::Lua, client: Client) -> Result<(mlua::Table, Http), Error> {
         let ctx = Rc::new(lua::Ctx {
-            client,
+            gating: Cell::new(client.config().tick_gating),
+            used: Cell::new(false),
+            client: RefCell::new(client),
             news: News::new(),
             tick: Cell::new(0),
             identity: RefCell::new(None),

@@ -30,7 +30,11 @@ const CTX_META: &CStr = c"tpt_http.context";
 
 /// Per-Lua-state context shared by the `http` functions and every request object.
 pub(crate) struct Ctx {
-    pub(crate) client: Client,
+    pub(crate) client: RefCell<Client>,
+    /// TPT's tick gating is on (starts as `Config::tick_gating`).
+    pub(crate) gating: Cell<bool>,
+    /// A request was made; the client can no longer be replaced.
+    pub(crate) used: Cell<bool>,
     pub(crate) news: News,
     pub(crate) tick: Cell<u64>,
     pub(crate) identity: RefCell<Option<Arc<dyn IdentityProvider>>>,
@@ -58,7 +62,7 @@ struct Request {
 impl Request {
     /// TPT's `GetStatus`, with the "seen running this tick" flag as a tick number.
     fn status(&mut self) -> Status {
-        let gating = self.ctx.client.config().tick_gating;
+        let gating = self.ctx.gating.get();
         let tick = self.ctx.tick.get();
         if gating && self.seen_tick == tick {
             return Status::Running;
@@ -300,7 +304,8 @@ unsafe fn parse_request(l: *mut ffi::lua_State, is_post: bool) -> Result<Request
 unsafe fn push_request(l: *mut ffi::lua_State, ctx: &Rc<Ctx>, spec: RequestSpec, auth: bool) {
     unsafe {
         let slot = ffi::lua_newuserdata(l, std::mem::size_of::<RequestSlot>()) as *mut RequestSlot;
-        let (watcher, pending) = ctx.client.prepare(spec, Some(ctx.news.clone()));
+        ctx.used.set(true);
+        let (watcher, pending) = ctx.client.borrow().prepare(spec, Some(ctx.news.clone()));
         if let Some(p) = pending {
             if ctx.batch.get() {
                 ctx.pending.borrow_mut().push(p);
@@ -346,7 +351,7 @@ unsafe fn auth_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
             ffi::lua_pushstring(l, c"not authenticated".as_ptr());
             return Ok(2);
         };
-        let spec = auth::token_request(&ctx.client.config().auth_server, &audience, &user);
+        let spec = auth::token_request(&ctx.client.borrow().config().auth_server, &audience, &user);
         push_request(l, ctx, spec, true);
         Ok(1)
     }

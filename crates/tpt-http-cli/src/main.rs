@@ -50,6 +50,9 @@ struct Policy {
     /// Send requests through this HTTP proxy (default: the usual proxy environment variables).
     #[arg(long, value_name = "URL")]
     proxy: Option<String>,
+    /// Ignore the proxy environment variables (https_proxy, http_proxy, all_proxy, no_proxy).
+    #[arg(long)]
+    no_proxy_env: bool,
     /// Connections open at once to one host (TPT uses 1).
     #[arg(long, value_name = "N", default_value_t = 6)]
     max_host_connections: usize,
@@ -84,6 +87,7 @@ impl Policy {
             enforce_https: !self.allow_http,
             network_enabled: !self.no_network,
             proxy: self.proxy.clone(),
+            no_proxy_env: self.no_proxy_env,
             max_host_connections: self.max_host_connections,
             ..Config::default()
         };

@@ -126,6 +126,11 @@ pub fn run_source(name: &str, source: &[u8], args: &[String], opts: &RunOptions)
         return Ok(code);
     }
 
+    let resume_err = |e: tpt_http::Error| {
+        use std::error::Error as _;
+        RunError::Lua(e.source().map_or_else(|| e.to_string(), |s| s.to_string()))
+    };
+    let mut waiting = http.waiting(&lua).map_err(resume_err)?;
     let frame = if opts.fps > 0.0 {
         Some(Duration::from_secs_f64(1.0 / opts.fps))
     } else {
@@ -135,17 +140,28 @@ pub fn run_source(name: &str, source: &[u8], args: &[String], opts: &RunOptions)
     loop {
         http.flush();
         let count = handlers.raw_len();
-        if count == 0 && http.in_flight() == 0 {
+        if count == 0 && http.in_flight() == 0 && waiting == 0 {
             return Ok(0);
         }
         wait_for_tick(&http, frame, &mut next_tick);
         http.tick();
+        // Coroutines blocked in req:wait() whose request is done run first, then the handlers.
+        match http.resume_waiting(&lua) {
+            Ok(_) => {}
+            Err(e) => {
+                if let Some(code) = outcome(Ok(()), &exit)? {
+                    return Ok(code);
+                }
+                return Err(resume_err(e));
+            }
+        }
         let current: Vec<Function> = handlers.sequence_values().filter_map(Result::ok).collect();
         for f in current {
             if let Some(code) = outcome(f.call::<Value>(()).map(|_| ()), &exit)? {
                 return Ok(code);
             }
         }
+        waiting = http.waiting(&lua).map_err(resume_err)?;
     }
 }
 

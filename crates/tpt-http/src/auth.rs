@@ -68,6 +68,7 @@ pub fn token_request(server: &str, audience: &[u8], user: &AuthUser) -> RequestS
         post: None,
         headers,
         verb: None,
+        timeout: None,
     }
 }
 

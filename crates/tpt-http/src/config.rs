@@ -109,7 +109,7 @@ impl std::fmt::Debug for Config {
 }
 
 /// The User-Agent in TPT's shape, naming tpt-http:
-/// `PowderToy/100.1 (LIN64; NO; M0; Ptpt-http; X86_64-LINUX-GNU) tpt-http/0.1.0`.
+/// `PowderToy/100.1 (LIN64; NO; M0; Ptpt-http; X86_64-LINUX-GNU) TPTPP/100.1.400R.400 tpt-http/0.1.0`.
 pub fn default_user_agent() -> String {
     let platform = match (std::env::consts::OS, cfg!(target_pointer_width = "64")) {
         ("linux", true) => "LIN64",
@@ -129,7 +129,7 @@ pub fn default_user_agent() -> String {
         "NONE"
     };
     format!(
-        "PowderToy/100.1 ({platform}; NO; M0; Ptpt-http; {}-{}-{libc}) tpt-http/{}",
+        "PowderToy/100.1 ({platform}; NO; M0; Ptpt-http; {}-{}-{libc}) TPTPP/100.1.400R.400 tpt-http/{}",
         std::env::consts::ARCH.to_uppercase(),
         std::env::consts::OS.to_uppercase(),
         env!("CARGO_PKG_VERSION")
@@ -145,10 +145,8 @@ mod tests {
         let ua = default_user_agent();
         assert!(ua.starts_with("PowderToy/100.1 ("), "{ua}");
         assert!(ua.contains("; NO; M0; Ptpt-http; "), "{ua}");
-        assert!(
-            ua.ends_with(&format!(") tpt-http/{}", env!("CARGO_PKG_VERSION"))),
-            "{ua}"
-        );
+        assert!(ua.contains(") TPTPP/100.1.400R.400 "), "{ua}");
+        assert!(ua.ends_with(&format!(" tpt-http/{}", env!("CARGO_PKG_VERSION"))), "{ua}");
     }
 
     #[test]

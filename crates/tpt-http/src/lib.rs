@@ -140,14 +140,35 @@ impl Http {
         Ok(())
     }
 
+    /// Resume the coroutines blocked in `req:wait()` whose request is no longer running, and
+    /// return how many still wait. Hosts with coroutine-friendly loops call this once per tick
+    /// (the runner does, right after [`Http::tick`]).
+    ///
+    /// # Errors
+    /// A resumed coroutine raised an error (message with its traceback).
+    pub fn resume_waiting(&self, lua: &mlua::Lua) -> Result<usize, Error> {
+        let resume: mlua::Function = lua.named_registry_value(RESUME_KEY)?;
+        Ok(resume.call(false)?)
+    }
+
+    /// How many coroutines are blocked in `req:wait()`.
+    ///
+    /// # Errors
+    /// The Lua state ran out of memory.
+    pub fn waiting(&self, lua: &mlua::Lua) -> Result<usize, Error> {
+        let resume: mlua::Function = lua.named_registry_value(RESUME_KEY)?;
+        Ok(resume.call(true)?)
+    }
+
     /// Turn TPT's tick gating on or off (initially [`Config::tick_gating`]).
     pub fn set_tick_gating(&self, on: bool) {
         self.ctx.gating.set(on);
     }
 
-    /// Batch request starts: requests made from now on wait until [`Http::flush`], so a burst
-    /// of `http.get` calls wakes the engine once. Only for hosts that call `flush` whenever
-    /// their Lua code yields control (the runner does, after every tick). Default: off.
+    /// Batch request starts: requests made from now on wait until [`Http::flush`] (or until a
+    /// method of the request is called), so a burst of `http.get` calls wakes the engine once.
+    /// For hosts that call `flush` whenever their Lua code yields control (the runner does,
+    /// after every tick). Default: off.
     pub fn set_batch_starts(&self, on: bool) {
         self.ctx.batch.set(on);
         if !on {
@@ -157,10 +178,7 @@ impl Http {
 
     /// Start every request waiting because of [`Http::set_batch_starts`].
     pub fn flush(&self) {
-        let pending = std::mem::take(&mut *self.ctx.pending.borrow_mut());
-        for p in pending {
-            p.start();
-        }
+        self.ctx.flush();
     }
 
     /// Set (or clear) who `http.getAuthToken` acts for. The provider is asked at each call.
@@ -187,8 +205,67 @@ impl Http {
         // SAFETY: push_http_table pushes exactly one table and only raises Lua memory errors,
         // which exec_raw catches.
         let table: mlua::Table = unsafe { lua.exec_raw((), move |l| lua::push_http_table(l, for_lua))? };
+        install_extensions(lua)?;
         Ok((table, Http { ctx }))
     }
+}
+
+/// The Lua side of the extensions (`read`, `error`, `wait`): see [`install_extensions`].
+const EXTENSIONS: &str = r#"
+local index, read, err = ...
+local waiting = {} -- coroutine -> request it waits for
+local ext = { read = read, error = err }
+function ext.wait(req)
+  local co, main = coroutine.running()
+  if not co or main then error("wait must be called from a coroutine", 2) end
+  while req:status() == "running" do
+    waiting[co] = req
+    coroutine.yield()
+  end
+  waiting[co] = nil
+  return req:status()
+end
+setmetatable(index, { __index = ext })
+local function resume(count_only)
+  local ready = {}
+  for co, req in pairs(waiting) do
+    if not count_only and req:status() ~= "running" then ready[#ready + 1] = co end
+  end
+  for _, co in ipairs(ready) do
+    waiting[co] = nil
+    local ok, e = coroutine.resume(co)
+    if not ok then
+      error(debug and debug.traceback and debug.traceback(co, tostring(e)) or e, 0)
+    end
+  end
+  local n = 0
+  for _ in pairs(waiting) do n = n + 1 end
+  return n
+end
+return resume
+"#;
+
+/// Registry name of the function that resumes coroutines blocked in `req:wait()`.
+const RESUME_KEY: &str = "tpt_http.resume_waiting";
+
+/// Add the methods beyond TPT (`read`, `error`, `wait`) where TPT's scripts cannot see them:
+/// in a table behind the `__index` table's own metatable, so `pairs(getmetatable(req).__index)`
+/// still lists exactly TPT's four methods. Once per Lua state.
+fn install_extensions(lua: &mlua::Lua) -> Result<(), Error> {
+    let meta: mlua::Table = lua.named_registry_value("HTTPRequest")?;
+    let index: mlua::Table = meta.raw_get("__index")?;
+    if index.metatable().is_some() {
+        return Ok(());
+    }
+    // SAFETY: both are C functions of this crate following the binding's unwinding rule.
+    let read = unsafe { lua.create_c_function(lua::req_read)? };
+    let err = unsafe { lua.create_c_function(lua::req_error)? };
+    let resume: mlua::Function = lua
+        .load(EXTENSIONS)
+        .set_name("=tpt-http extensions")
+        .call((index, read, err))?;
+    lua.set_named_registry_value(RESUME_KEY, resume)?;
+    Ok(())
 }
 
 /// Install TPT's `http` table as a global of `lua`, with a client built from `config`.

@@ -43,6 +43,16 @@ pub(crate) struct Ctx {
     pub(crate) pending: RefCell<Vec<Pending>>,
 }
 
+impl Ctx {
+    /// Start every request queued by batched starts.
+    pub(crate) fn flush(&self) {
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        for p in pending {
+            p.start();
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Status {
     Running,
@@ -56,6 +66,12 @@ struct Request {
     dead: bool,
     seen_tick: u64,
     auth: bool,
+    /// Why the transfer failed, kept once `finish()` consumed the outcome.
+    failure: Option<String>,
+    /// `cancel()` ended it.
+    cancelled: bool,
+    /// Waiting in `Ctx::pending` for the host's flush.
+    queued: bool,
     ctx: Rc<Ctx>,
 }
 
@@ -80,6 +96,7 @@ impl Request {
     fn cancel(&mut self) {
         self.watcher = None;
         self.dead = true;
+        self.cancelled = true;
     }
 }
 
@@ -271,6 +288,35 @@ unsafe fn ctx_of<'a>(l: *mut ffi::lua_State) -> &'a Rc<Ctx> {
     unsafe { &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *const Rc<Ctx>) }
 }
 
+/// Beyond TPT: the per-request options table after the verb (`{timeout = seconds}`). Anything
+/// that is not a table is ignored, as TPT ignores extra arguments; unknown keys are ignored.
+unsafe fn options(l: *mut ffi::lua_State, idx: c_int) -> Result<Option<std::time::Duration>, LuaErr> {
+    unsafe {
+        if ffi::lua_istable(l, idx) == 0 {
+            return Ok(None);
+        }
+        ffi::lua_pushstring(l, c"timeout".as_ptr());
+        ffi::lua_rawget(l, idx);
+        let out = if ffi::lua_isnil(l, -1) != 0 {
+            Ok(None)
+        } else {
+            let secs = if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
+                ffi::lua_tonumber(l, -1)
+            } else {
+                -1.0
+            };
+            match std::time::Duration::try_from_secs_f64(secs) {
+                Ok(d) if secs > 0.0 => Ok(Some(d)),
+                _ => Err(LuaErr::Msg(
+                    "option timeout must be a positive number of seconds".into(),
+                )),
+            }
+        };
+        ffi::lua_pop(l, 1);
+        out
+    }
+}
+
 /// Parse `http.get`/`http.post` arguments in TPT's order.
 unsafe fn parse_request(l: *mut ffi::lua_State, is_post: bool) -> Result<RequestSpec, LuaErr> {
     unsafe {
@@ -291,11 +337,13 @@ unsafe fn parse_request(l: *mut ffi::lua_State, is_post: bool) -> Result<Request
         } else {
             Some(check_string(l, verb_idx)?)
         };
+        let timeout = options(l, verb_idx + 1)?;
         Ok(RequestSpec {
             url,
             post,
             headers,
             verb: verb.filter(|v| !v.is_empty()),
+            timeout,
         })
     }
 }
@@ -306,9 +354,11 @@ unsafe fn push_request(l: *mut ffi::lua_State, ctx: &Rc<Ctx>, spec: RequestSpec,
         let slot = ffi::lua_newuserdata(l, std::mem::size_of::<RequestSlot>()) as *mut RequestSlot;
         ctx.used.set(true);
         let (watcher, pending) = ctx.client.borrow().prepare(spec, Some(ctx.news.clone()));
+        let mut queued = false;
         if let Some(p) = pending {
             if ctx.batch.get() {
                 ctx.pending.borrow_mut().push(p);
+                queued = true;
             } else {
                 p.start();
             }
@@ -318,6 +368,9 @@ unsafe fn push_request(l: *mut ffi::lua_State, ctx: &Rc<Ctx>, spec: RequestSpec,
             dead: false,
             seen_tick: ctx.tick.get(),
             auth,
+            failure: None,
+            cancelled: false,
+            queued,
             ctx: ctx.clone(),
         }));
         ffi::luaL_getmetatable(l, REQUEST_META.as_ptr());
@@ -361,11 +414,18 @@ unsafe extern "C-unwind" fn http_get_auth_token(l: *mut ffi::lua_State) -> c_int
     unsafe { auth_impl(l).unwrap_or_else(|e| raise(l, e)) }
 }
 
-/// The request at argument 1 (`luaL_checkudata` raises TPT's error for anything else).
+/// The request at argument 1 (`luaL_checkudata` raises TPT's error for anything else). A
+/// request still queued by batched starts is started first, so no script can observe the
+/// batching: to whoever looks, every request started when it was made.
 unsafe fn request_arg<'a>(l: *mut ffi::lua_State) -> Option<&'a mut Request> {
     unsafe {
         let slot = ffi::luaL_checkudata(l, 1, REQUEST_META.as_ptr()) as *mut RequestSlot;
-        (*slot).as_mut()
+        let req = (*slot).as_mut()?;
+        if req.queued {
+            req.queued = false;
+            req.ctx.flush();
+        }
+        Some(req)
     }
 }
 
@@ -425,6 +485,7 @@ unsafe extern "C-unwind" fn req_finish(l: *mut ffi::lua_State) -> c_int {
         }
         let outcome = req.watcher.take().and_then(|w| w.take()).unwrap_or_default();
         req.dead = true;
+        req.failure = outcome.failure.as_ref().map(|f| f.reason().to_string());
         let (status, body, headers) = if req.auth {
             let (status, body) = auth::finish_token(outcome.status, &outcome.body);
             (status, body, Vec::new())
@@ -444,6 +505,43 @@ unsafe extern "C-unwind" fn req_finish(l: *mut ffi::lua_State) -> c_int {
             ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer);
         }
         3
+    }
+}
+
+/// Beyond TPT: `req:read()`, the body bytes that arrived since the last read ("" if none).
+pub(crate) unsafe extern "C-unwind" fn req_read(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        let chunk = match request_arg(l) {
+            Some(Request {
+                watcher: Some(w),
+                dead: false,
+                ..
+            }) => w.read(),
+            _ => Vec::new(),
+        };
+        push_str(l, &chunk);
+        drop(chunk);
+        1
+    }
+}
+
+/// Beyond TPT: `req:error()`, nil for a request that got an HTTP response (or has not
+/// finished), else a short reason for its 6xx code.
+pub(crate) unsafe extern "C-unwind" fn req_error(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        let reason = match request_arg(l) {
+            None => None,
+            Some(req) if req.cancelled => Some("cancelled".to_string()),
+            Some(req) => match &req.watcher {
+                Some(w) => w.failure().map(|f| f.reason().to_string()),
+                None => req.failure.clone(),
+            },
+        };
+        match reason {
+            Some(r) => push_str(l, r.as_bytes()),
+            None => ffi::lua_pushnil(l),
+        }
+        1
     }
 }
 

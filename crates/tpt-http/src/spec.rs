@@ -45,6 +45,9 @@ pub struct RequestSpec {
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// A method replacing GET/POST (`None` or empty: the normal method).
     pub verb: Option<Vec<u8>>,
+    /// Beyond TPT: give up with 605 after this long (a per-request option; the host's policy
+    /// still applies on top).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl RequestSpec {
@@ -55,6 +58,7 @@ impl RequestSpec {
             post: None,
             headers: Vec::new(),
             verb: None,
+            timeout: None,
         }
     }
 }

@@ -113,6 +113,10 @@ struct Shared {
     phase: AtomicU8,
     total: AtomicI64,
     received: AtomicI64,
+    /// Body bytes received and not yet handed to Lua (by `read` or `take`).
+    body: Mutex<Vec<u8>>,
+    /// The host reads the body as it arrives: every arrival is news.
+    streaming: std::sync::atomic::AtomicBool,
     outcome: Mutex<Option<Outcome>>,
     news: Option<News>,
 }
@@ -127,6 +131,8 @@ pub fn pair(news: Option<News>) -> (Reporter, Watcher) {
         phase: AtomicU8::new(RUNNING),
         total: AtomicI64::new(-1),
         received: AtomicI64::new(0),
+        body: Mutex::new(Vec::new()),
+        streaming: std::sync::atomic::AtomicBool::new(false),
         outcome: Mutex::new(None),
         news,
     });
@@ -159,11 +165,30 @@ impl Reporter {
         }
     }
 
-    /// `n` more body bytes arrived.
-    pub fn add_received(&self, n: usize) {
+    /// Body bytes of the final response arrived. The body waits in the shared state, where
+    /// `Watcher::read` or `Watcher::take` collects it.
+    pub fn append(&self, data: &[u8]) {
         if let Some(s) = &self.shared {
-            s.received.fetch_add(n as i64, Ordering::Relaxed);
+            lock(&s.body).extend_from_slice(data);
+            s.received.fetch_add(data.len() as i64, Ordering::Relaxed);
+            if s.streaming.load(Ordering::Relaxed) {
+                notify(s);
+            }
         }
+    }
+
+    /// Make room for a body of `n` bytes (from Content-Length), so it is never reallocated.
+    pub fn reserve(&self, n: usize) {
+        if let Some(s) = &self.shared {
+            lock(&s.body).reserve_exact(n);
+        }
+    }
+
+    /// Body bytes received so far.
+    pub fn received(&self) -> i64 {
+        self.shared
+            .as_ref()
+            .map_or(0, |s| s.received.load(Ordering::Relaxed))
     }
 
     /// Is anyone still interested (the watcher has not been dropped)?
@@ -179,11 +204,28 @@ impl Reporter {
     }
 }
 
-fn publish(s: &Shared, outcome: Outcome) {
-    *s.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn publish(s: &Shared, mut outcome: Outcome) {
+    if outcome.failure.is_some() {
+        // A failed transfer delivers no body (what `read` already returned stays read).
+        *lock(&s.body) = Vec::new();
+    } else if !outcome.body.is_empty() {
+        lock(&s.body).append(&mut outcome.body);
+    }
+    *lock(&s.outcome) = Some(outcome);
     s.phase.store(DONE, Ordering::Release);
     if let Some(n) = &s.news {
         n.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+    notify(s);
+}
+
+/// Wake the host of `s` (deferred to the engine's next park when on the engine thread).
+fn notify(s: &Shared) {
+    if let Some(n) = &s.news {
         let deferred = DEFERRED_NEWS.with(|d| match d.borrow_mut().as_mut() {
             Some(list) => {
                 if !list.iter().any(|m| Arc::ptr_eq(&m.inner, &n.inner)) {
@@ -263,16 +305,37 @@ impl Watcher {
         )
     }
 
-    /// Take the outcome once done; `None` while running or if already taken.
+    /// Take the outcome once done, with the body not read yet; `None` while running or if
+    /// already taken.
     pub fn take(&self) -> Option<Outcome> {
         if !self.is_done() {
             return None;
         }
-        self.shared
-            .outcome
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+        let mut outcome = lock(&self.shared.outcome).take()?;
+        outcome.body = std::mem::take(&mut *lock(&self.shared.body));
+        Some(outcome)
+    }
+
+    /// The body bytes that arrived since the last read (empty when none); what is read here is
+    /// not returned again by [`Watcher::take`]. A failed transfer yields nothing more.
+    pub fn read(&self) -> Vec<u8> {
+        self.shared.streaming.store(true, Ordering::Relaxed);
+        std::mem::take(&mut *lock(&self.shared.body))
+    }
+
+    /// Body bytes received and not yet read or taken: all the body memory this request holds.
+    pub fn buffered(&self) -> usize {
+        lock(&self.shared.body).len()
+    }
+
+    /// Why the transfer failed, once done; `None` while running or for an HTTP response.
+    pub fn failure(&self) -> Option<Failure> {
+        if !self.is_done() {
+            return None;
+        }
+        lock(&self.shared.outcome)
+            .as_ref()
+            .and_then(|o| o.failure.clone())
     }
 }
 
@@ -300,19 +363,28 @@ mod tests {
         assert_eq!(w.progress(), (-1, 0));
         assert!(w.take().is_none());
         rep.set_total(10);
-        rep.add_received(4);
+        rep.append(b"abcd");
         assert_eq!(w.progress(), (10, 4));
+        assert_eq!(w.read(), b"abcd");
+        assert_eq!(w.read(), b"");
+        rep.append(b"ef");
+        assert!(news.wait(Some(Duration::from_secs(5))), "a streaming reader hears of new bytes");
         assert!(!news.wait(Some(Duration::from_millis(1))));
         rep.complete(Outcome {
             status: 200,
             body: b"x".to_vec(),
             ..Outcome::default()
         });
+        assert_eq!(w.failure(), None);
         assert!(news.wait(Some(Duration::from_secs(5))));
         assert_eq!(news.in_flight(), 0);
         assert!(w.is_done());
         let o = w.take().expect("outcome");
-        assert_eq!((o.status, o.body.as_slice()), (200, &b"x"[..]));
+        assert_eq!(
+            (o.status, o.body.as_slice()),
+            (200, &b"efx"[..]),
+            "unread rest only"
+        );
         assert!(w.take().is_none());
     }
 
@@ -320,9 +392,16 @@ mod tests {
     fn dropped_reporter_completes_with_600() {
         let (rep, w) = pair(None);
         assert!(rep.is_watched());
+        rep.append(b"partial");
         drop(rep);
         assert!(w.is_done());
-        assert_eq!(w.take().map(|o| o.status), Some(600));
+        assert_eq!(w.failure().map(|f| f.code()), Some(600));
+        let o = w.take().expect("outcome");
+        assert_eq!(
+            (o.status, o.body.len()),
+            (600, 0),
+            "a failed transfer delivers no body"
+        );
     }
 
     #[test]

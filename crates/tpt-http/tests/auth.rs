@@ -65,7 +65,7 @@ fn token(config: Config, who: Option<AuthUser>, audience: &[u8]) -> (String, i64
         assert!(Instant::now() < deadline, "token request still running");
         http.news().wait(Some(Duration::from_millis(50)));
     }
-    let (body, code, headers): (tpt_http::mlua::String, i64, Table) =
+    let (body, code, headers): (tpt_http::mlua::LuaString, i64, Table) =
         lua.load("return req:finish()").eval().expect("finish");
     (
         String::from_utf8_lossy(&body.as_bytes()).into_owned(),
@@ -230,7 +230,7 @@ fn url_and_auth_headers_follow_tpt_rules() {
     assert_eq!(
         auth_headers(&lines),
         [
-            format!("header x-auth-user-id: 42"),
+            "header x-auth-user-id: 42".to_string(),
             format!("header x-auth-session-key: {KEY}")
         ]
     );

@@ -97,7 +97,18 @@ fn parse_proxy(raw: &str) -> Result<(String, u16), Error> {
         .host_str()
         .filter(|h| !h.is_empty())
         .ok_or_else(|| Error::config("proxy url has no host"))?;
-    Ok((host.to_string(), url.port().unwrap_or(1080)))
+    // The url crate hides a scheme's default port, so ":80" written out looks like no port at
+    // all; libcurl's default proxy port (1080) applies only when none is written.
+    let authority = with_scheme.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
+    let written = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let port = url.port().unwrap_or(if written { 80 } else { 1080 });
+    Ok((
+        host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        port,
+    ))
 }
 
 impl ProxyRules {

@@ -30,7 +30,16 @@ pub(crate) async fn run(client: Arc<ClientInner>, spec: RequestSpec, reporter: R
         .trace
         .as_ref()
         .map(|sink| (sink, std::time::Instant::now(), describe(&spec)));
-    let outcome = match perform(&client, spec, &reporter).await {
+    let limit = spec.timeout;
+    let transfer = perform(&client, spec, &reporter);
+    let result = match limit {
+        None => transfer.await,
+        Some(limit) => tokio::time::timeout(limit, transfer).await.unwrap_or_else(|_| {
+            let why = format!("request timed out after {} ms", limit.as_millis());
+            Err((Failure::new(FailureKind::TimedOut, why), Vec::new()))
+        }),
+    };
+    let outcome = match result {
         Ok(outcome) => outcome,
         Err((failure, headers)) => Outcome::failed(failure, headers),
     };
@@ -39,7 +48,11 @@ pub(crate) async fn run(client: Arc<ClientInner>, spec: RequestSpec, reporter: R
             method,
             url,
             status: outcome.status,
-            bytes: outcome.body.len(),
+            bytes: if outcome.failure.is_some() {
+                0
+            } else {
+                reporter.received() as usize
+            },
             elapsed: started.elapsed(),
         });
     }
@@ -194,16 +207,15 @@ async fn perform(
         }
         let total = content_length(&resp);
         reporter.set_total(total);
-        let body = match read_body(resp.into_body(), total, reporter).await {
-            Ok(body) => body,
-            Err(f) => return Err((f, headers)),
-        };
+        if let Err(f) = read_body(resp.into_body(), total, reporter).await {
+            return Err((f, headers));
+        }
         if let Some(h1) = h1 {
             client.pool.release(&origin, h1);
         }
         return Ok(Outcome {
             status,
-            body,
+            body: Vec::new(),
             headers,
             failure: None,
         });
@@ -225,16 +237,16 @@ fn response_headers(resp: &Response<Incoming>) -> Headers {
         .collect()
 }
 
-async fn read_body(mut body: Incoming, total: i64, reporter: &Reporter) -> Result<Vec<u8>, Failure> {
-    let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0).min(64 << 20));
+/// Read the final response's body into the shared state, with progress.
+async fn read_body(mut body: Incoming, total: i64, reporter: &Reporter) -> Result<(), Failure> {
+    reporter.reserve(usize::try_from(total).unwrap_or(0).min(64 << 20));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| internal("transfer failed while receiving the body", e))?;
         if let Ok(data) = frame.into_data() {
-            out.extend_from_slice(&data);
-            reporter.add_received(data.len());
+            reporter.append(&data);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 async fn drain_redirect_body(

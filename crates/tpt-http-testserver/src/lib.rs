@@ -21,12 +21,14 @@
 mod auth;
 mod body;
 mod ca;
+mod proxy;
 mod raw;
 mod routes;
 mod runtime;
 mod server;
 
 pub use ca::TestCa;
+pub use proxy::ProxyServer;
 pub use raw::RawServer;
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 pub use server::Server;

@@ -3,6 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
+use tpt_http::policy::HostRule;
 use tpt_http::{AuthUser, Config};
 use tpt_http_cli::runner::{self, RunError, RunOptions};
 
@@ -50,6 +52,29 @@ struct Policy {
     /// Send requests through this HTTP proxy (default: the usual proxy environment variables).
     #[arg(long, value_name = "URL")]
     proxy: Option<String>,
+    /// Policy for untrusted scripts: HTTPS only, private addresses refused, timeouts, 16 MiB
+    /// responses, 16 requests in flight (later flags adjust it).
+    #[arg(long)]
+    sandbox: bool,
+    /// Allow only hosts matching these rules (`example.com`, `*.example.com`, `HOST:PORT`);
+    /// an exact `HOST:PORT` rule also re-admits a private address under --sandbox.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    allow_host: Vec<String>,
+    /// Refuse hosts matching these rules.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    deny_host: Vec<String>,
+    /// Largest response body accepted (larger ones fail with 600).
+    #[arg(long, value_name = "N")]
+    max_response_bytes: Option<u64>,
+    /// Longest a request may take, in seconds (605 after).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+    /// Longest a request may wait for the next byte, in seconds (605 after).
+    #[arg(long, value_name = "SECONDS")]
+    idle_timeout: Option<f64>,
+    /// Requests transferring at once; more wait in order.
+    #[arg(long, value_name = "N")]
+    max_in_flight: Option<usize>,
     /// Ignore the proxy environment variables (https_proxy, http_proxy, all_proxy, no_proxy).
     #[arg(long)]
     no_proxy_env: bool,
@@ -83,14 +108,48 @@ impl Policy {
         if self.max_host_connections == 0 {
             return Err("--max-host-connections must be at least 1".into());
         }
+        let base = if self.sandbox {
+            Config::sandbox()
+        } else {
+            Config::default()
+        };
         let mut config = Config {
             enforce_https: !self.allow_http,
             network_enabled: !self.no_network,
             proxy: self.proxy.clone(),
             no_proxy_env: self.no_proxy_env,
             max_host_connections: self.max_host_connections,
-            ..Config::default()
+            ..base
         };
+        let rules = |list: &[String]| -> Result<Vec<HostRule>, String> {
+            list.iter().map(|r| HostRule::parse(r)).collect()
+        };
+        config.hosts.allow = rules(&self.allow_host)?;
+        config.hosts.deny = rules(&self.deny_host)?;
+        let seconds = |flag: &str, v: Option<f64>| -> Result<Option<Duration>, String> {
+            v.map(|s| {
+                Duration::try_from_secs_f64(s)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or(format!("{flag} must be a positive number of seconds"))
+            })
+            .transpose()
+        };
+        if let Some(t) = seconds("--timeout", self.timeout)? {
+            config.timeout = Some(t);
+        }
+        if let Some(t) = seconds("--idle-timeout", self.idle_timeout)? {
+            config.idle_timeout = Some(t);
+        }
+        if self.max_response_bytes.is_some() {
+            config.max_response_bytes = self.max_response_bytes;
+        }
+        if let Some(n) = self.max_in_flight {
+            if n == 0 {
+                return Err("--max-in-flight must be at least 1".into());
+            }
+            config.max_in_flight = Some(n);
+        }
         if let Some(path) = &self.ca_file {
             let pem = std::fs::read(path).map_err(|e| format!("cannot read --ca-file {path}: {e}"))?;
             config.extra_ca_pem = Some(pem);

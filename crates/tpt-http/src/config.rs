@@ -4,6 +4,7 @@
 //! change it. The defaults match an official TPT build (HTTPS enforced, networking on, one
 //! shared client, 15 s connect timeout, at most 10 redirects).
 
+use crate::policy::HostRules;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,6 +67,17 @@ pub struct Config {
     pub auth_server: String,
     /// Called once per finished request, e.g. to print `--trace` lines. Default: none.
     pub trace: Option<TraceSink>,
+    /// Host allow and deny rules, and whether private addresses are refused. Default: no rules,
+    /// private addresses allowed (as TPT).
+    pub hosts: HostRules,
+    /// Longest a request may take from start to end (605 after). Default: none (as TPT).
+    pub timeout: Option<Duration>,
+    /// Longest a request may wait for the next byte of the response (605 after). Default: none.
+    pub idle_timeout: Option<Duration>,
+    /// Largest response body accepted; a larger one fails with 600 and no body. Default: none.
+    pub max_response_bytes: Option<u64>,
+    /// Requests of one Lua state transferring at once; more wait in order. Default: none.
+    pub max_in_flight: Option<usize>,
 }
 
 impl Default for Config {
@@ -84,6 +96,47 @@ impl Default for Config {
             tick_gating: false,
             auth_server: "https://powdertoy.co.uk".to_string(),
             trace: None,
+            hosts: HostRules::default(),
+            timeout: None,
+            idle_timeout: None,
+            max_response_bytes: None,
+            max_in_flight: None,
+        }
+    }
+}
+
+impl Config {
+    /// Exactly an official TPT build: [`Config::default`] with one connection per host.
+    pub fn tpt() -> Config {
+        Config {
+            max_host_connections: 1,
+            ..Config::default()
+        }
+    }
+
+    /// For scripts nobody trusts: HTTPS only, private and special addresses refused, 15 s
+    /// connect, 30 s idle and 120 s total timeouts, responses up to 16 MiB, 16 requests in
+    /// flight per Lua state.
+    ///
+    /// # Example
+    /// ```
+    /// let config = tpt_http::Config::sandbox();
+    /// assert!(config.enforce_https && config.hosts.block_private);
+    /// assert_eq!(config.max_response_bytes, Some(16 << 20));
+    /// ```
+    pub fn sandbox() -> Config {
+        Config {
+            enforce_https: true,
+            hosts: HostRules {
+                block_private: true,
+                ..HostRules::default()
+            },
+            connect_timeout: Duration::from_secs(15),
+            idle_timeout: Some(Duration::from_secs(30)),
+            timeout: Some(Duration::from_secs(120)),
+            max_response_bytes: Some(16 << 20),
+            max_in_flight: Some(16),
+            ..Config::default()
         }
     }
 }
@@ -104,6 +157,11 @@ impl std::fmt::Debug for Config {
             .field("tick_gating", &self.tick_gating)
             .field("auth_server", &self.auth_server)
             .field("trace", &self.trace.is_some())
+            .field("hosts", &self.hosts)
+            .field("timeout", &self.timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -146,7 +204,10 @@ mod tests {
         assert!(ua.starts_with("PowderToy/100.1 ("), "{ua}");
         assert!(ua.contains("; NO; M0; Ptpt-http; "), "{ua}");
         assert!(ua.contains(") TPTPP/100.1.400R.400 "), "{ua}");
-        assert!(ua.ends_with(&format!(" tpt-http/{}", env!("CARGO_PKG_VERSION"))), "{ua}");
+        assert!(
+            ua.ends_with(&format!(" tpt-http/{}", env!("CARGO_PKG_VERSION"))),
+            "{ua}"
+        );
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub enum FailureKind {
     TlsConnect,
     /// The extra CA file could not be loaded (618).
     CaFile,
+    /// The host's policy refused the host or address (607: the connection was refused, by us).
+    Blocked,
+    /// The response is larger than the policy allows (600).
+    TooLarge,
 }
 
 impl FailureKind {
@@ -50,6 +54,8 @@ impl FailureKind {
             FailureKind::TooManyRedirects => 611,
             FailureKind::TlsConnect => 612,
             FailureKind::CaFile => 618,
+            FailureKind::Blocked => 607,
+            FailureKind::TooLarge => 600,
         }
     }
 }
@@ -113,6 +119,8 @@ mod tests {
             (FailureKind::TooManyRedirects, 611),
             (FailureKind::TlsConnect, 612),
             (FailureKind::CaFile, 618),
+            (FailureKind::Blocked, 607),
+            (FailureKind::TooLarge, 600),
         ];
         for (kind, code) in table {
             assert_eq!(kind.code(), code, "{kind:?}");

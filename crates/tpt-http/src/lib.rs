@@ -20,6 +20,7 @@ pub mod config;
 mod engine;
 pub mod failure;
 mod lua;
+pub mod policy;
 pub mod spec;
 pub mod state;
 
@@ -136,6 +137,7 @@ impl Http {
             return Err(Error::config("the policy cannot change after the first request"));
         }
         self.ctx.gating.set(client.config().tick_gating);
+        *self.ctx.limit.borrow_mut() = in_flight_limit(&client);
         *self.ctx.client.borrow_mut() = client;
         Ok(())
     }
@@ -194,6 +196,7 @@ impl Http {
         let ctx = Rc::new(lua::Ctx {
             gating: Cell::new(client.config().tick_gating),
             used: Cell::new(false),
+            limit: RefCell::new(in_flight_limit(&client)),
             client: RefCell::new(client),
             news: News::new(),
             tick: Cell::new(0),
@@ -208,6 +211,13 @@ impl Http {
         install_extensions(lua)?;
         Ok((table, Http { ctx }))
     }
+}
+
+fn in_flight_limit(client: &Client) -> Option<Arc<tokio::sync::Semaphore>> {
+    client
+        .config()
+        .max_in_flight
+        .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))))
 }
 
 /// The Lua side of the extensions (`read`, `error`, `wait`): see [`install_extensions`].

@@ -35,6 +35,8 @@ pub(crate) struct Ctx {
     pub(crate) gating: Cell<bool>,
     /// A request was made; the client can no longer be replaced.
     pub(crate) used: Cell<bool>,
+    /// Permits for `Config::max_in_flight`.
+    pub(crate) limit: RefCell<Option<Arc<tokio::sync::Semaphore>>>,
     pub(crate) news: News,
     pub(crate) tick: Cell<u64>,
     pub(crate) identity: RefCell<Option<Arc<dyn IdentityProvider>>>,
@@ -353,7 +355,11 @@ unsafe fn push_request(l: *mut ffi::lua_State, ctx: &Rc<Ctx>, spec: RequestSpec,
     unsafe {
         let slot = ffi::lua_newuserdata(l, std::mem::size_of::<RequestSlot>()) as *mut RequestSlot;
         ctx.used.set(true);
-        let (watcher, pending) = ctx.client.borrow().prepare(spec, Some(ctx.news.clone()));
+        let limit = ctx.limit.borrow().clone();
+        let (watcher, pending) = ctx
+            .client
+            .borrow()
+            .prepare_limited(spec, Some(ctx.news.clone()), limit);
         let mut queued = false;
         if let Some(p) = pending {
             if ctx.batch.get() {

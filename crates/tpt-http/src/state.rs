@@ -368,7 +368,10 @@ mod tests {
         assert_eq!(w.read(), b"abcd");
         assert_eq!(w.read(), b"");
         rep.append(b"ef");
-        assert!(news.wait(Some(Duration::from_secs(5))), "a streaming reader hears of new bytes");
+        assert!(
+            news.wait(Some(Duration::from_secs(5))),
+            "a streaming reader hears of new bytes"
+        );
         assert!(!news.wait(Some(Duration::from_millis(1))));
         rep.complete(Outcome {
             status: 200,

@@ -13,6 +13,7 @@ struct Env {
     _raw: Vec<RawServer>,
     args: Vec<String>,
     ca_pem: String,
+    ports: (u16, u16),
 }
 
 fn lua_dir() -> PathBuf {
@@ -52,6 +53,7 @@ fn env() -> Env {
     let ca_pem = ca.cert_pem();
     Env {
         _ca: ca,
+        ports: (http.port(), https.port()),
         _servers: vec![http, https, https_h1, wrong_host, expired],
         _raw: vec![garbage, empty, big_status, silent],
         args,
@@ -61,13 +63,18 @@ fn env() -> Env {
 
 /// Run `NAME.lua` with plain http allowed and the test CA trusted; `tweak` adjusts the policy.
 pub fn run_with(name: &str, tweak: impl FnOnce(&mut Config)) {
+    run_with_ports(name, |config, _, _| tweak(config));
+}
+
+/// Like [`run_with`]; `tweak` also gets the ports of the plain HTTP and the HTTPS server.
+pub fn run_with_ports(name: &str, tweak: impl FnOnce(&mut Config, u16, u16)) {
     let env = env();
     let mut config = Config {
         enforce_https: false,
         extra_ca_pem: Some(env.ca_pem.clone().into_bytes()),
         ..Config::default()
     };
-    tweak(&mut config);
+    tweak(&mut config, env.ports.0, env.ports.1);
     let opts = RunOptions {
         fps: 0.0,
         config,

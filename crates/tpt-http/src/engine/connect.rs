@@ -5,6 +5,7 @@ use super::pool::{Conn, SlotGuard};
 use crate::Error;
 use crate::config::Config;
 use crate::failure::{Failure, FailureKind};
+use crate::policy::{self, HostRules};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -166,7 +167,14 @@ impl ProxyRules {
     }
 }
 
-async fn tcp(host: &str, port: u16, proxy: bool) -> Result<TcpStream, Failure> {
+/// Resolve `host:port`; with `checked`, keep only the addresses the policy admits (failing with
+/// its verdict when none is left).
+async fn resolve(
+    host: &str,
+    port: u16,
+    proxy: bool,
+    checked: Option<&HostRules>,
+) -> Result<Vec<std::net::SocketAddr>, Failure> {
     let addrs: Vec<std::net::SocketAddr> = match tokio::net::lookup_host((host, port)).await {
         Ok(a) => a.collect(),
         Err(_) => Vec::new(),
@@ -184,6 +192,27 @@ async fn tcp(host: &str, port: u16, proxy: bool) -> Result<TcpStream, Failure> {
             )
         });
     }
+    let Some(rules) = checked else { return Ok(addrs) };
+    let mut refusal = None;
+    let admitted: Vec<_> = addrs
+        .into_iter()
+        .filter(|a| match policy::check_address(rules, host, port, a.ip()) {
+            Ok(()) => true,
+            Err(f) => {
+                refusal.get_or_insert(f);
+                false
+            }
+        })
+        .collect();
+    match (admitted.is_empty(), refusal) {
+        (true, Some(f)) => Err(f),
+        _ => Ok(admitted),
+    }
+}
+
+/// Connect to the first address of `host:port` (as resolved and admitted) that answers.
+async fn tcp(host: &str, port: u16, proxy: bool, checked: Option<&HostRules>) -> Result<TcpStream, Failure> {
+    let addrs = resolve(host, port, proxy, checked).await?;
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
@@ -201,9 +230,8 @@ async fn tcp(host: &str, port: u16, proxy: bool) -> Result<TcpStream, Failure> {
     ))
 }
 
-/// Ask an HTTP proxy for a tunnel to `origin`.
-async fn tunnel(stream: &mut TcpStream, origin: &Origin) -> Result<(), Failure> {
-    let target = format!("{}:{}", origin.host, origin.port);
+/// Ask an HTTP proxy for a tunnel to `target` (`host:port`).
+async fn tunnel(stream: &mut TcpStream, target: &str) -> Result<(), Failure> {
     let req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nProxy-Connection: Keep-Alive\r\n\r\n");
     let io = |e: std::io::Error| Failure::new(FailureKind::Internal, format!("proxy tunnel failed: {e}"));
     stream.write_all(req.as_bytes()).await.map_err(io)?;
@@ -248,21 +276,40 @@ fn classify_tls(e: std::io::Error) -> Failure {
 
 /// Open a connection to `origin` (through `proxy` if given) and start its HTTP driver task,
 /// which holds `slot` for as long as the connection lives.
+///
+/// Under a policy that refuses private addresses, the address connected to is checked (so a
+/// DNS answer cannot smuggle one in), and through a proxy the tunnel is opened to an address
+/// resolved and checked here, so the proxy cannot be used to reach what the policy refuses.
 pub(crate) async fn open(
     tls: &Arc<rustls::ClientConfig>,
     origin: &Origin,
     proxy: Option<&(String, u16)>,
+    rules: &HostRules,
     slot: SlotGuard,
 ) -> Result<Conn, Failure> {
+    let checked = rules.block_private.then_some(rules);
     let stream = match proxy {
         Some((phost, pport)) => {
-            let mut s = tcp(phost, *pport, true).await?;
+            let target = match checked {
+                None => format!("{}:{}", origin.host, origin.port),
+                Some(_) if !origin.https => {
+                    return Err(Failure::new(
+                        FailureKind::Blocked,
+                        "blocked by policy: plain http through a proxy cannot be checked for private addresses",
+                    ));
+                }
+                Some(rules) => {
+                    let addrs = resolve(origin.bare_host(), origin.port, false, Some(rules)).await?;
+                    addrs.first().map(|a| a.to_string()).unwrap_or_default()
+                }
+            };
+            let mut s = tcp(phost, *pport, true, None).await?;
             if origin.https {
-                tunnel(&mut s, origin).await?;
+                tunnel(&mut s, &target).await?;
             }
             s
         }
-        None => tcp(origin.bare_host(), origin.port, false).await?,
+        None => tcp(origin.bare_host(), origin.port, false, checked).await?,
     };
     if !origin.https {
         return handshake(TokioIo::new(stream), false, slot).await;

@@ -112,6 +112,17 @@ impl Client {
     /// (`None` when it already finished, e.g. networking is disabled). Lets a host start a burst
     /// of requests back to back, waking the engine once.
     pub fn prepare(&self, spec: RequestSpec, news: Option<News>) -> (Watcher, Option<Pending>) {
+        self.prepare_limited(spec, news, None)
+    }
+
+    /// [`Client::prepare`], with the transfer waiting (in order) for a permit of `limit` before
+    /// it starts: how a Lua state's `max_in_flight` is kept.
+    pub fn prepare_limited(
+        &self,
+        spec: RequestSpec,
+        news: Option<News>,
+        limit: Option<Arc<tokio::sync::Semaphore>>,
+    ) -> (Watcher, Option<Pending>) {
         let (reporter, watcher) = state::pair(news);
         if !self.inner.config.network_enabled {
             let failure = Failure::new(FailureKind::NetworkDisabled, "networking is disabled by the host");
@@ -124,6 +135,7 @@ impl Client {
             spec,
             reporter,
             abort,
+            limit,
         };
         (watcher, Some(pending))
     }
@@ -136,12 +148,20 @@ pub struct Pending {
     spec: RequestSpec,
     reporter: state::Reporter,
     abort: state::AbortSlot,
+    limit: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Pending {
     /// Hand the transfer to the engine thread.
     pub fn start(self) {
-        let task = runtime().spawn(transfer::run(self.client, self.spec, self.reporter));
+        let (client, spec, reporter, limit) = (self.client, self.spec, self.reporter, self.limit);
+        let task = runtime().spawn(async move {
+            let _permit = match limit {
+                Some(l) => l.acquire_owned().await.ok(),
+                None => None,
+            };
+            transfer::run(client, spec, reporter).await;
+        });
         self.abort.set(task.abort_handle());
     }
 }

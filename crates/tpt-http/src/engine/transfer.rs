@@ -30,7 +30,10 @@ pub(crate) async fn run(client: Arc<ClientInner>, spec: RequestSpec, reporter: R
         .trace
         .as_ref()
         .map(|sink| (sink, std::time::Instant::now(), describe(&spec)));
-    let limit = spec.timeout;
+    let limit = match (spec.timeout, client.config.timeout) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let transfer = perform(&client, spec, &reporter);
     let result = match limit {
         None => transfer.await,
@@ -147,6 +150,7 @@ async fn perform(
     loop {
         reporter.reset_progress();
         let origin = Origin::of(&url);
+        crate::policy::check_host(&client.config.hosts, &origin.host, origin.port).map_err(no_headers)?;
         let (resp, h1) = exchange(client, &origin, &url, &payload, &caller)
             .await
             .map_err(no_headers)?;
@@ -207,7 +211,7 @@ async fn perform(
         }
         let total = content_length(&resp);
         reporter.set_total(total);
-        if let Err(f) = read_body(resp.into_body(), total, reporter).await {
+        if let Err(f) = read_body(client, resp.into_body(), total, reporter).await {
             return Err((f, headers));
         }
         if let Some(h1) = h1 {
@@ -238,15 +242,41 @@ fn response_headers(resp: &Response<Incoming>) -> Headers {
 }
 
 /// Read the final response's body into the shared state, with progress.
-async fn read_body(mut body: Incoming, total: i64, reporter: &Reporter) -> Result<(), Failure> {
+async fn read_body(
+    client: &ClientInner,
+    mut body: Incoming,
+    total: i64,
+    reporter: &Reporter,
+) -> Result<(), Failure> {
+    let max = client.config.max_response_bytes;
+    let too_large = |n: u64| Failure::new(FailureKind::TooLarge, format!("response larger than {n} bytes"));
+    if let Some(max) = max.filter(|&m| total > 0 && total as u64 > m) {
+        return Err(too_large(max));
+    }
     reporter.reserve(usize::try_from(total).unwrap_or(0).min(64 << 20));
-    while let Some(frame) = body.frame().await {
+    while let Some(frame) = idle(client, body.frame()).await? {
         let frame = frame.map_err(|e| internal("transfer failed while receiving the body", e))?;
         if let Ok(data) = frame.into_data() {
+            if let Some(max) = max.filter(|&m| reporter.received() as u64 + data.len() as u64 > m) {
+                return Err(too_large(max));
+            }
             reporter.append(&data);
         }
     }
     Ok(())
+}
+
+/// Await `fut`, failing with 605 if the policy's idle timeout passes first.
+async fn idle<F: std::future::Future>(client: &ClientInner, fut: F) -> Result<F::Output, Failure> {
+    match client.config.idle_timeout {
+        None => Ok(fut.await),
+        Some(limit) => tokio::time::timeout(limit, fut).await.map_err(|_| {
+            Failure::new(
+                FailureKind::TimedOut,
+                format!("no data for {} ms", limit.as_millis()),
+            )
+        }),
+    }
 }
 
 async fn drain_redirect_body(
@@ -292,7 +322,7 @@ async fn exchange(
             Checkout::Open(slot) => {
                 let opened = tokio::time::timeout(
                     client.config.connect_timeout,
-                    connect::open(&client.tls, origin, proxy, slot),
+                    connect::open(&client.tls, origin, proxy, &client.config.hosts, slot),
                 )
                 .await
                 .map_err(|_| {
@@ -329,7 +359,7 @@ async fn exchange(
                     proxy.is_some() && !origin.https,
                     false,
                 )?;
-                match sender.send_request(req).await {
+                match idle(client, sender.send_request(req)).await? {
                     Ok(resp) => return Ok((resp, Some(sender))),
                     Err(e) if retry(&e) => continue,
                     Err(e) => return Err(internal("request failed", e)),
@@ -343,7 +373,7 @@ async fn exchange(
                     return Err(Failure::new(FailureKind::Internal, "http2 connection closed"));
                 }
                 let req = build_request(client, url, payload, caller, true, true)?;
-                match sender.send_request(req).await {
+                match idle(client, sender.send_request(req)).await? {
                     Ok(resp) => return Ok((resp, None)),
                     Err(e) if retry(&e) => continue,
                     Err(e) => return Err(internal("http2 request failed", e)),

@@ -165,3 +165,21 @@ impl Pending {
         self.abort.set(task.abort_handle());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The task spawned per request is copied into tokio's task cell (and its output slot):
+    /// keep it small. Rare, large states (opening a TLS connection) are boxed.
+    #[test]
+    fn request_task_stays_small() {
+        let client = super::Client::new(crate::Config::default()).expect("client");
+        let (reporter, _watcher) = crate::state::pair(None);
+        let fut = super::transfer::run(
+            client.inner.clone(),
+            crate::spec::RequestSpec::get("https://x/"),
+            reporter,
+        );
+        let size = std::mem::size_of_val(&fut);
+        assert!(size < 4096, "transfer future is {size} bytes");
+    }
+}

@@ -322,7 +322,15 @@ async fn exchange(
             Checkout::Open(slot) => {
                 let opened = tokio::time::timeout(
                     client.config.connect_timeout,
-                    connect::open(&client.tls, origin, proxy, &client.config.hosts, slot),
+                    // Boxed: the TLS handshake's state is large and needed only when a connection
+                    // is opened; inline, it would be copied with every request's task.
+                    Box::pin(connect::open(
+                        &client.tls,
+                        origin,
+                        proxy,
+                        &client.config.hosts,
+                        slot,
+                    )),
                 )
                 .await
                 .map_err(|_| {

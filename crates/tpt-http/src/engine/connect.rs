@@ -43,34 +43,61 @@ fn system_roots() -> &'static [CertificateDer<'static>] {
     ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
 }
 
-/// The rustls configuration for `config`: TLS 1.2 minimum, system roots plus the extra CA, ALPN h2
-/// and http/1.1.
-pub(crate) fn tls_config(config: &Config) -> Result<Arc<rustls::ClientConfig>, Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    if config.system_roots {
-        let (_added, _ignored) = roots.add_parsable_certificates(system_roots().iter().cloned());
-    }
-    if let Some(pem) = &config.extra_ca_pem {
-        let mut count = 0;
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| Error::config(format!("extra CA is not valid PEM: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| Error::config(format!("extra CA certificate rejected: {e}")))?;
-            count += 1;
+/// The TLS settings of a client. The extra CA is parsed (and checked) when the client is built;
+/// the rustls configuration, with the system store (a few milliseconds of parsing), only when the
+/// first HTTPS connection is opened, so plain-http and offline runs never pay for it.
+pub(crate) struct Tls {
+    extra: Vec<CertificateDer<'static>>,
+    system: bool,
+    config: OnceLock<Arc<rustls::ClientConfig>>,
+}
+
+impl Tls {
+    pub(crate) fn new(config: &Config) -> Result<Tls, Error> {
+        let mut extra = Vec::new();
+        if let Some(pem) = &config.extra_ca_pem {
+            let mut check = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| Error::config(format!("extra CA is not valid PEM: {e}")))?;
+                check
+                    .add(cert.clone())
+                    .map_err(|e| Error::config(format!("extra CA certificate rejected: {e}")))?;
+                extra.push(cert);
+            }
+            if extra.is_empty() {
+                return Err(Error::config("extra CA file holds no certificate"));
+            }
         }
-        if count == 0 {
-            return Err(Error::config("extra CA file holds no certificate"));
-        }
+        Ok(Tls {
+            extra,
+            system: config.system_roots,
+            config: OnceLock::new(),
+        })
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::config(format!("tls setup: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(tls))
+
+    /// TLS 1.2 minimum, the system roots (if trusted) plus the extra CA, ALPN h2 and http/1.1.
+    pub(crate) fn config(&self) -> Arc<rustls::ClientConfig> {
+        self.config
+            .get_or_init(|| {
+                let mut roots = rustls::RootCertStore::empty();
+                if self.system {
+                    let (_added, _ignored) = roots.add_parsable_certificates(system_roots().iter().cloned());
+                }
+                let (_added, _ignored) = roots.add_parsable_certificates(self.extra.iter().cloned());
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let builder = rustls::ClientConfig::builder_with_provider(provider);
+                // ring supports TLS 1.2 and 1.3, so the safe defaults are always available.
+                let mut tls = match builder.with_safe_default_protocol_versions() {
+                    Ok(b) => b.with_root_certificates(roots).with_no_client_auth(),
+                    Err(_) => rustls::ClientConfig::builder()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
+                };
+                tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+                Arc::new(tls)
+            })
+            .clone()
+    }
 }
 
 /// Which proxy (if any) serves which origin.
@@ -281,7 +308,7 @@ fn classify_tls(e: std::io::Error) -> Failure {
 /// DNS answer cannot smuggle one in), and through a proxy the tunnel is opened to an address
 /// resolved and checked here, so the proxy cannot be used to reach what the policy refuses.
 pub(crate) async fn open(
-    tls: &Arc<rustls::ClientConfig>,
+    tls: &Tls,
     origin: &Origin,
     proxy: Option<&(String, u16)>,
     rules: &HostRules,
@@ -316,7 +343,7 @@ pub(crate) async fn open(
     }
     let name = ServerName::try_from(origin.bare_host().to_string())
         .map_err(|_| Failure::new(FailureKind::MalformedUrl, "host is not a valid tls server name"))?;
-    let tls_stream = tokio_rustls::TlsConnector::from(tls.clone())
+    let tls_stream = tokio_rustls::TlsConnector::from(tls.config())
         .connect(name, stream)
         .await
         .map_err(classify_tls)?;

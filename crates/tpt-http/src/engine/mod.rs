@@ -43,7 +43,7 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Handle {
 
 pub(crate) struct ClientInner {
     pub(crate) config: Config,
-    pub(crate) tls: Arc<rustls::ClientConfig>,
+    pub(crate) tls: connect::Tls,
     pub(crate) pool: pool::Pool,
     pub(crate) proxy: connect::ProxyRules,
 }
@@ -80,7 +80,7 @@ impl Client {
     /// # Errors
     /// The extra CA is not valid PEM or holds no certificate, or the proxy URL is not usable.
     pub fn new(config: Config) -> Result<Client, Error> {
-        let tls = connect::tls_config(&config)?;
+        let tls = connect::Tls::new(&config)?;
         let proxy = connect::ProxyRules::from_config(&config)?;
         let pool = pool::Pool::new(config.max_host_connections.max(1));
         Ok(Client {

@@ -180,7 +180,8 @@ impl Reporter {
     /// Make room for a body of `n` bytes (from Content-Length), so it is never reallocated.
     pub fn reserve(&self, n: usize) {
         if let Some(s) = &self.shared {
-            lock(&s.body).reserve_exact(n);
+            // A failed reservation is fine: the body then grows as it arrives.
+            let _ = lock(&s.body).try_reserve_exact(n);
         }
     }
 

@@ -17,6 +17,9 @@ use url::{Position, Url};
 
 type Headers = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// Most body memory reserved up front from a Content-Length (the body may still grow past it).
+const RESERVE_LIMIT: usize = 2 << 30;
+
 /// Largest redirect body read to the end so its connection can be reused.
 const REDIRECT_BODY_DRAIN: usize = 64 * 1024;
 
@@ -253,7 +256,9 @@ async fn read_body(
     if let Some(max) = max.filter(|&m| total > 0 && total as u64 > m) {
         return Err(too_large(max));
     }
-    reporter.reserve(usize::try_from(total).unwrap_or(0).min(64 << 20));
+    // Reserve what Content-Length announces (bounded: it comes from the server), so a large
+    // body is written in place and never copied by a reallocation. Untouched pages cost no RSS.
+    reporter.reserve(usize::try_from(total).unwrap_or(0).min(RESERVE_LIMIT));
     while let Some(frame) = idle(client, body.frame()).await? {
         let frame = frame.map_err(|e| internal("transfer failed while receiving the body", e))?;
         if let Ok(data) = frame.into_data() {

@@ -222,24 +222,28 @@ fn in_flight_limit(client: &Client) -> Option<Arc<tokio::sync::Semaphore>> {
 
 /// The Lua side of the extensions (`read`, `error`, `wait`): see [`install_extensions`].
 const EXTENSIONS: &str = r#"
-local index, read, err = ...
+local index, read, err, is_request = ...
+local status = index.status -- the native method: a script cannot redirect it per object
 local waiting = {} -- coroutine -> request it waits for
 local ext = { read = read, error = err }
 function ext.wait(req)
+  if not is_request(req) then
+    error(("bad argument #1 to 'wait' (HTTPRequest expected, got %s)"):format(type(req)), 2)
+  end
   local co, main = coroutine.running()
   if not co or main then error("wait must be called from a coroutine", 2) end
-  while req:status() == "running" do
+  while status(req) == "running" do
     waiting[co] = req
     coroutine.yield()
   end
   waiting[co] = nil
-  return req:status()
+  return status(req)
 end
 setmetatable(index, { __index = ext })
 local function resume(count_only)
   local ready = {}
   for co, req in pairs(waiting) do
-    if not count_only and req:status() ~= "running" then ready[#ready + 1] = co end
+    if not count_only and status(req) ~= "running" then ready[#ready + 1] = co end
   end
   for _, co in ipairs(ready) do
     waiting[co] = nil
@@ -270,10 +274,11 @@ fn install_extensions(lua: &mlua::Lua) -> Result<(), Error> {
     // SAFETY: both are C functions of this crate following the binding's unwinding rule.
     let read = unsafe { lua.create_c_function(lua::req_read)? };
     let err = unsafe { lua.create_c_function(lua::req_error)? };
+    let is_request = unsafe { lua.create_c_function(lua::is_request)? };
     let resume: mlua::Function = lua
         .load(EXTENSIONS)
         .set_name("=tpt-http extensions")
-        .call((index, read, err))?;
+        .call((index, read, err, is_request))?;
     lua.set_named_registry_value(RESUME_KEY, resume)?;
     Ok(())
 }

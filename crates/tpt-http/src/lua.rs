@@ -553,12 +553,23 @@ pub(crate) unsafe extern "C-unwind" fn req_error(l: *mut ffi::lua_State) -> c_in
 
 unsafe extern "C-unwind" fn req_gc(l: *mut ffi::lua_State) -> c_int {
     unsafe {
-        let slot = ffi::lua_touserdata(l, 1) as *mut RequestSlot;
-        if !slot.is_null() {
-            // Dropping the request drops its watcher, which cancels the transfer.
-            drop((*slot).take());
-        }
+        // As in TPT, the metamethod checks its argument: a script can call it by hand.
+        let slot = ffi::luaL_checkudata(l, 1, REQUEST_META.as_ptr()) as *mut RequestSlot;
+        // Dropping the request drops its watcher, which cancels the transfer.
+        drop((*slot).take());
         0
+    }
+}
+
+/// `is_request(v)`: is `v` a request object? (For the Lua side of the extensions.)
+pub(crate) unsafe extern "C-unwind" fn is_request(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        let yes = ffi::lua_type(l, 1) == ffi::LUA_TUSERDATA && ffi::lua_getmetatable(l, 1) != 0 && {
+            ffi::luaL_getmetatable(l, REQUEST_META.as_ptr());
+            ffi::lua_rawequal(l, -1, -2) != 0
+        };
+        ffi::lua_pushboolean(l, c_int::from(yes));
+        1
     }
 }
 

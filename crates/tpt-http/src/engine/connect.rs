@@ -1,7 +1,8 @@
 //! Opening connections: name resolution, TCP, an optional proxy tunnel, TLS, and the HTTP/1.1 or
 //! HTTP/2 handshake chosen by ALPN. Every failure is classified into a [`FailureKind`] here.
 
-use super::pool::{Conn, SlotGuard};
+use super::activity::{Activity, Tracked};
+use super::pool::{Conn, H1, H2, SlotGuard};
 use crate::Error;
 use crate::config::Config;
 use crate::failure::{Failure, FailureKind};
@@ -339,7 +340,7 @@ pub(crate) async fn open(
         None => tcp(origin.bare_host(), origin.port, false, checked).await?,
     };
     if !origin.https {
-        return handshake(TokioIo::new(stream), false, slot).await;
+        return handshake(stream, false, slot).await;
     }
     let name = ServerName::try_from(origin.bare_host().to_string())
         .map_err(|_| Failure::new(FailureKind::MalformedUrl, "host is not a valid tls server name"))?;
@@ -348,13 +349,15 @@ pub(crate) async fn open(
         .await
         .map_err(classify_tls)?;
     let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-    handshake(TokioIo::new(tls_stream), h2, slot).await
+    handshake(tls_stream, h2, slot).await
 }
 
-async fn handshake<T>(io: TokioIo<T>, h2: bool, slot: SlotGuard) -> Result<Conn, Failure>
+async fn handshake<T>(io: T, h2: bool, slot: SlotGuard) -> Result<Conn, Failure>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let activity = Activity::new();
+    let io = TokioIo::new(Tracked::new(io, activity.clone()));
     let fail = |e: hyper::Error| Failure::new(FailureKind::Internal, format!("http handshake failed: {e}"));
     if h2 {
         let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
@@ -365,7 +368,10 @@ where
             let _ = conn.await;
             drop(slot);
         });
-        Ok(Conn::H2(sender))
+        Ok(Conn::H2(H2 {
+            send: sender,
+            activity,
+        }))
     } else {
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
             .handshake::<_, Full<Bytes>>(io)
@@ -375,6 +381,9 @@ where
             let _ = conn.await;
             drop(slot);
         });
-        Ok(Conn::H1(sender))
+        Ok(Conn::H1(H1 {
+            send: sender,
+            activity,
+        }))
     }
 }

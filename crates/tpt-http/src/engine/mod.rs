@@ -5,6 +5,7 @@
 //! TLS configuration and its connection pool. The engine knows nothing of Lua: it takes a
 //! [`RequestSpec`] and reports through a [`crate::state::Reporter`].
 
+mod activity;
 mod connect;
 mod pool;
 mod transfer;

@@ -10,6 +10,7 @@
 //! - Every event that may let a waiter proceed (a slot freed, a connection released, an HTTP/2
 //!   connection established) wakes waiters; a woken waiter re-checks from the top.
 
+use super::activity::Activity;
 use super::connect::Origin;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -18,8 +19,30 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
-pub(crate) type H1 = http1::SendRequest<Full<Bytes>>;
-pub(crate) type H2 = http2::SendRequest<Full<Bytes>>;
+/// An HTTP/1.1 connection's sender and its activity stamp.
+pub(crate) struct H1 {
+    pub(crate) send: http1::SendRequest<Full<Bytes>>,
+    pub(crate) activity: Activity,
+}
+
+/// A shared HTTP/2 connection's sender and its activity stamp.
+#[derive(Clone)]
+pub(crate) struct H2 {
+    pub(crate) send: http2::SendRequest<Full<Bytes>>,
+    pub(crate) activity: Activity,
+}
+
+impl H1 {
+    fn is_closed(&self) -> bool {
+        self.send.is_closed()
+    }
+}
+
+impl H2 {
+    fn is_closed(&self) -> bool {
+        self.send.is_closed()
+    }
+}
 
 /// A connection ready to carry a request.
 pub(crate) enum Conn {

@@ -2,6 +2,7 @@
 //! with progress. Runs as a task on the engine thread.
 
 use super::ClientInner;
+use super::activity::{self, Activity};
 use super::connect::{self, Origin};
 use super::pool::{Checkout, Conn};
 use crate::failure::{Failure, FailureKind};
@@ -19,6 +20,10 @@ type Headers = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Most body memory reserved up front from a Content-Length (the body may still grow past it).
 const RESERVE_LIMIT: usize = 2 << 30;
+
+/// Longest wait for the next byte of a redirect's body before giving up on reusing its
+/// connection.
+const REDIRECT_DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Largest redirect body read to the end so its connection can be reused.
 const REDIRECT_BODY_DRAIN: usize = 64 * 1024;
@@ -154,7 +159,7 @@ async fn perform(
         reporter.reset_progress();
         let origin = Origin::of(&url);
         crate::policy::check_host(&client.config.hosts, &origin.host, origin.port).map_err(no_headers)?;
-        let (resp, h1) = exchange(client, &origin, &url, &payload, &caller)
+        let (resp, h1, activity) = exchange(client, &origin, &url, &payload, &caller)
             .await
             .map_err(no_headers)?;
         let status = resp.status().as_u16();
@@ -170,7 +175,7 @@ async fn perform(
                 )));
             }
             hops += 1;
-            drain_redirect_body(client, &origin, resp, h1).await;
+            drain_redirect_body(client, &origin, resp, h1, &activity).await;
             let location = String::from_utf8_lossy(&location).into_owned();
             let next = url.join(location.trim()).map_err(|e| {
                 no_headers(Failure::new(
@@ -214,7 +219,7 @@ async fn perform(
         }
         let total = content_length(&resp);
         reporter.set_total(total);
-        if let Err(f) = read_body(client, resp.into_body(), total, reporter).await {
+        if let Err(f) = read_body(client, resp.into_body(), total, reporter, &activity).await {
             return Err((f, headers));
         }
         if let Some(h1) = h1 {
@@ -250,6 +255,7 @@ async fn read_body(
     mut body: Incoming,
     total: i64,
     reporter: &Reporter,
+    activity: &Activity,
 ) -> Result<(), Failure> {
     let max = client.config.max_response_bytes;
     let too_large = |n: u64| Failure::new(FailureKind::TooLarge, format!("response larger than {n} bytes"));
@@ -259,7 +265,7 @@ async fn read_body(
     // Reserve what Content-Length announces (bounded: it comes from the server), so a large
     // body is written in place and never copied by a reallocation. Untouched pages cost no RSS.
     reporter.reserve(usize::try_from(total).unwrap_or(0).min(RESERVE_LIMIT));
-    while let Some(frame) = idle(client, body.frame()).await? {
+    while let Some(frame) = activity::watch(client.config.idle_timeout, activity, body.frame()).await? {
         let frame = frame.map_err(|e| internal("transfer failed while receiving the body", e))?;
         if let Ok(data) = frame.into_data() {
             if let Some(max) = max.filter(|&m| reporter.received() as u64 + data.len() as u64 > m) {
@@ -271,34 +277,29 @@ async fn read_body(
     Ok(())
 }
 
-/// Await `fut`, failing with 605 if the policy's idle timeout passes first.
-async fn idle<F: std::future::Future>(client: &ClientInner, fut: F) -> Result<F::Output, Failure> {
-    match client.config.idle_timeout {
-        None => Ok(fut.await),
-        Some(limit) => tokio::time::timeout(limit, fut).await.map_err(|_| {
-            Failure::new(
-                FailureKind::TimedOut,
-                format!("no data for {} ms", limit.as_millis()),
-            )
-        }),
-    }
-}
-
+/// Read a small redirect body to its end so the connection can be reused; a large or stalling
+/// one is abandoned (its connection closed) and the redirect followed anyway.
 async fn drain_redirect_body(
     client: &ClientInner,
     origin: &Origin,
     resp: Response<Incoming>,
     h1: Option<super::pool::H1>,
+    activity: &Activity,
 ) {
     if content_length(&resp) > REDIRECT_BODY_DRAIN as i64 {
         return;
     }
+    let patience = client
+        .config
+        .idle_timeout
+        .map_or(REDIRECT_DRAIN_WAIT, |i| i.min(REDIRECT_DRAIN_WAIT));
     let mut body = resp.into_body();
     let mut seen = 0;
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(f) => seen += f.data_ref().map_or(0, |d| d.len()),
-            Err(_) => return,
+    loop {
+        match activity::watch(Some(patience), activity, body.frame()).await {
+            Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            Ok(None) => break,
+            Ok(Some(Err(_))) | Err(_) => return,
         }
         if seen > REDIRECT_BODY_DRAIN {
             return;
@@ -317,7 +318,7 @@ async fn exchange(
     url: &Url,
     payload: &Payload,
     caller: &Headers,
-) -> Result<(Response<Incoming>, Option<super::pool::H1>), Failure> {
+) -> Result<(Response<Incoming>, Option<super::pool::H1>, Activity), Failure> {
     let proxy = client.proxy.for_origin(origin);
     let mut attempts = 0;
     loop {
@@ -358,7 +359,7 @@ async fn exchange(
         };
         match conn {
             Conn::H1(mut sender) => {
-                if sender.ready().await.is_err() {
+                if sender.send.ready().await.is_err() {
                     if attempts < 8 {
                         continue;
                     }
@@ -372,22 +373,27 @@ async fn exchange(
                     proxy.is_some() && !origin.https,
                     false,
                 )?;
-                match idle(client, sender.send_request(req)).await? {
-                    Ok(resp) => return Ok((resp, Some(sender))),
+                let sent = sender.send.send_request(req);
+                match activity::watch(client.config.idle_timeout, &sender.activity, sent).await? {
+                    Ok(resp) => {
+                        let activity = sender.activity.clone();
+                        return Ok((resp, Some(sender), activity));
+                    }
                     Err(e) if retry(&e) => continue,
                     Err(e) => return Err(internal("request failed", e)),
                 }
             }
             Conn::H2(mut sender) => {
-                if sender.ready().await.is_err() {
+                if sender.send.ready().await.is_err() {
                     if attempts < 8 {
                         continue;
                     }
                     return Err(Failure::new(FailureKind::Internal, "http2 connection closed"));
                 }
                 let req = build_request(client, url, payload, caller, true, true)?;
-                match idle(client, sender.send_request(req)).await? {
-                    Ok(resp) => return Ok((resp, None)),
+                let sent = sender.send.send_request(req);
+                match activity::watch(client.config.idle_timeout, &sender.activity, sent).await? {
+                    Ok(resp) => return Ok((resp, None, sender.activity)),
                     Err(e) if retry(&e) => continue,
                     Err(e) => return Err(internal("http2 request failed", e)),
                 }

@@ -1,0 +1,1425 @@
+//! The hostile-server suite: servers on 127.0.0.1 that lie, stall, reset, drip, loop or speak
+//! garbage. Each test drives one request through `tpt_http::Client` and checks its exact
+//! outcome (status, body, `failure` reason, and headers where they matter) and that it ended
+//! within a bound a little past the configured timeouts: no hang, no crash, no partial body
+//! reported as success. RELIABILITY.md ("Hostile servers") tabulates the scenarios.
+
+use std::net::ToSocketAddrs;
+use std::time::{Duration, Instant};
+
+use tpt_http::policy::HostRule;
+use tpt_http::spec::RequestSpec;
+use tpt_http::{Client, Config, News};
+use tpt_http_testserver::{Script, ScriptedServer, Server, Step, TestCa};
+
+/// A test that is still waiting after this long has found a hang.
+const HANG: Duration = Duration::from_secs(5);
+/// How long past its expected end a request may finish (two CPUs, tests in parallel).
+const SLACK: Duration = Duration::from_millis(1500);
+/// The bound for failures that need no timeout at all.
+const PROMPT: Duration = Duration::from_secs(2);
+/// The reason of every failure while reading a body (reset, truncation, bad chunking): hyper's
+/// error without its cause.
+const BODY_ERROR: &str = "transfer failed while receiving the body: error reading a body from connection";
+
+/// What a finished request gave.
+struct Got {
+    status: u16,
+    body: Vec<u8>,
+    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    error: Option<String>,
+    elapsed: Duration,
+}
+
+impl std::fmt::Debug for Got {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{}: {}", String::from_utf8_lossy(n), String::from_utf8_lossy(v)))
+            .collect();
+        f.debug_struct("Got")
+            .field("status", &self.status)
+            .field(
+                "body",
+                &String::from_utf8_lossy(&self.body[..self.body.len().min(200)]),
+            )
+            .field("body_len", &self.body.len())
+            .field("error", &self.error)
+            .field("headers", &headers)
+            .field("elapsed", &self.elapsed)
+            .finish()
+    }
+}
+
+/// The policy of most tests: plain http allowed, a short connect timeout, nothing else.
+fn policy() -> Config {
+    Config {
+        enforce_https: false,
+        connect_timeout: Duration::from_millis(800),
+        ..Config::default()
+    }
+}
+
+/// [`policy`] trusting only `ca` (no system roots).
+fn tls_policy(ca: &TestCa) -> Config {
+    Config {
+        extra_ca_pem: Some(ca.cert_pem().into_bytes()),
+        system_roots: false,
+        ..policy()
+    }
+}
+
+fn client(config: Config) -> Client {
+    Client::new(config).expect("a usable test policy")
+}
+
+/// Run one GET to `url` on `client` and wait for its outcome (panics after [`HANG`]).
+fn get(client: &Client, url: &str) -> Got {
+    let news = News::new();
+    let started = Instant::now();
+    let watcher = client.start(RequestSpec::get(url), Some(news.clone()));
+    while !watcher.is_done() {
+        let waited = started.elapsed();
+        assert!(waited < HANG, "GET {url} hung: still running after {waited:?}");
+        news.wait(Some(Duration::from_millis(50)));
+    }
+    let elapsed = started.elapsed();
+    let outcome = watcher.take().expect("a finished request has an outcome");
+    Got {
+        status: outcome.status,
+        body: outcome.body,
+        headers: outcome.headers,
+        error: outcome.failure.map(|f| f.reason().to_string()),
+        elapsed,
+    }
+}
+
+fn fetch(config: Config, url: &str) -> Got {
+    get(&client(config), url)
+}
+
+/// Exactly this status, body and failure reason, within `within`.
+fn expect(got: &Got, status: u16, body: &[u8], error: Option<&str>, within: Duration) {
+    assert_eq!(
+        (got.status, got.body.as_slice(), got.error.as_deref()),
+        (status, body, error),
+        "outcome: {got:?}"
+    );
+    assert!(
+        got.elapsed < within,
+        "took {:?}, bound {within:?}: {got:?}",
+        got.elapsed
+    );
+}
+
+/// A failure with this status, no body and a reason starting with `prefix`, within `within`.
+fn expect_failure_prefix(got: &Got, status: u16, prefix: &str, within: Duration) {
+    assert_eq!(
+        (got.status, got.body.as_slice()),
+        (status, &b""[..]),
+        "outcome: {got:?}"
+    );
+    let reason = got.error.as_deref().unwrap_or_default();
+    assert!(
+        reason.starts_with(prefix),
+        "reason should start with {prefix:?}: {got:?}"
+    );
+    assert!(
+        got.elapsed < within,
+        "took {:?}, bound {within:?}: {got:?}",
+        got.elapsed
+    );
+}
+
+/// Not before `at_least` (a timeout must not fire early).
+fn not_before(got: &Got, at_least: Duration) {
+    assert!(
+        got.elapsed >= at_least,
+        "ended after {:?}, before {at_least:?}: {got:?}",
+        got.elapsed
+    );
+}
+
+fn send(bytes: impl AsRef<[u8]>) -> Step {
+    Step::Send(bytes.as_ref().to_vec())
+}
+
+fn sleep(ms: u64) -> Step {
+    Step::Sleep(Duration::from_millis(ms))
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn url(server: &ScriptedServer) -> String {
+    format!("{}/", server.base_url())
+}
+
+/// `pairs` as an outcome reports response headers (lower-case names, wire order).
+fn headers(pairs: &[(&str, &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.as_bytes().to_vec(), v.to_vec()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections that end badly
+
+#[test]
+fn reset_mid_body() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+        send([b'x'; 100]),
+        sleep(100),
+        Step::Reset,
+    ]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
+}
+
+#[test]
+fn reset_before_any_response() {
+    let server = ScriptedServer::start(vec![Step::Reset]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 600, b"", Some("request failed: connection error"), PROMPT);
+}
+
+#[test]
+fn content_length_longer_than_body_then_close() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+        send([b'x'; 100]),
+        Step::Close,
+    ]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
+}
+
+/// Bytes after the Content-Length bytes are not body; here they even form a whole second
+/// response. The body is exactly CL bytes, and the connection is not reused (else the next
+/// request would get the smuggled response): the second request opens a new connection.
+#[test]
+fn content_length_shorter_than_body() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"),
+        Step::Hold,
+    ]);
+    let client = client(policy());
+    let first = get(&client, &url(&server));
+    expect(&first, 200, b"hello", None, PROMPT);
+    let second = get(&client, &url(&server));
+    expect(&second, 200, b"hello", None, PROMPT);
+    assert_eq!(
+        server.connections(),
+        2,
+        "the connection with extra bytes is not reused"
+    );
+}
+
+#[test]
+fn chunked_bad_hex_size() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
+}
+
+#[test]
+fn chunked_missing_crlf_after_data() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX5\r\nworld\r\n0\r\n\r\n",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
+}
+
+#[test]
+fn chunked_eof_inside_a_chunk() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nhello"),
+        Step::Close,
+    ]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
+}
+
+/// Whole chunks, then the end of the stream before the last (zero) chunk: truncated, not done.
+#[test]
+fn chunked_eof_before_the_last_chunk() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
+        Step::Close,
+    ]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
+}
+
+/// Bytes sent on a pooled connection after its response ended (here a whole second response)
+/// close that connection: the next request does not read them as its answer.
+#[test]
+fn late_bytes_on_an_idle_pooled_connection() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
+        sleep(100),
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"),
+        Step::Hold,
+    ]);
+    let client = client(policy());
+    expect(&get(&client, &url(&server)), 200, b"hello", None, PROMPT);
+    std::thread::sleep(ms(300));
+    expect(&get(&client, &url(&server)), 200, b"hello", None, PROMPT);
+    assert_eq!(server.connections(), 2);
+}
+
+/// The server takes the next request on a kept-alive connection and closes without answering
+/// (the keep-alive race): the request is retried once on a new connection.
+#[test]
+fn reused_connection_closed_without_an_answer_is_retried() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
+        Step::ReadHead,
+        Step::Close,
+    ]);
+    let client = client(policy());
+    expect(&get(&client, &url(&server)), 200, b"hello", None, PROMPT);
+    expect(&get(&client, &url(&server)), 200, b"hello", None, PROMPT);
+    assert_eq!(server.connections(), 2);
+    assert_eq!(
+        server.heads().len(),
+        3,
+        "the second request reached both connections"
+    );
+}
+
+/// An 8 MiB upload answered with 413 before the server read it (then an orderly close that
+/// drains the rest): the 413 is the outcome, not a write error.
+#[test]
+fn early_final_response_during_an_upload() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbig"),
+        Step::Close,
+    ]);
+    let client = client(policy());
+    let news = News::new();
+    let mut spec = RequestSpec::get(url(&server));
+    spec.post = Some(tpt_http::spec::PostBody::Raw(vec![b'p'; 8 << 20]));
+    let started = Instant::now();
+    let watcher = client.start(spec, Some(news.clone()));
+    while !watcher.is_done() {
+        assert!(started.elapsed() < HANG, "hung");
+        news.wait(Some(ms(50)));
+    }
+    let outcome = watcher.take().expect("outcome");
+    assert_eq!(
+        (outcome.status, outcome.body.as_slice(), outcome.failure),
+        (413, &b"big"[..], None)
+    );
+    assert!(started.elapsed() < PROMPT, "{:?}", started.elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Heads that are not HTTP, or too much of it
+
+#[test]
+fn garbage_instead_of_a_status_line() {
+    let server = ScriptedServer::start(vec![send(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: invalid HTTP version parsed"),
+        PROMPT,
+    );
+}
+
+#[test]
+fn one_mib_of_headers() {
+    let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..16 {
+        head.extend_from_slice(format!("X-Pad-{i}: ").as_bytes());
+        head.extend_from_slice(&[b'a'; 64 * 1024]);
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+    let server = ScriptedServer::start(vec![Step::Send(head)]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: message head is too large"),
+        PROMPT,
+    );
+}
+
+/// A complete head of 200 small header lines (hyper's limit is 100 headers).
+#[test]
+fn too_many_headers() {
+    let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..200 {
+        head.extend_from_slice(format!("X-H{i}: {i}\r\n").as_bytes());
+    }
+    head.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
+    let server = ScriptedServer::start(vec![Step::Send(head)]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: message head is too large"),
+        PROMPT,
+    );
+}
+
+/// Header lines (4 KiB at a time) that never end, quickly: the head buffer's limit ends it.
+#[test]
+fn headers_that_never_end_quickly() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\n"),
+        Step::Repeat {
+            bytes: b"X-Again: and again\r\n".repeat(200),
+            every: ms(1),
+            for_at_most: Duration::from_secs(30),
+        },
+    ]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: message head is too large"),
+        PROMPT,
+    );
+}
+
+/// One header line every 100 ms, forever: only the total timeout can end it.
+#[test]
+fn headers_that_never_end_slowly_hit_the_total_timeout() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\n"),
+        Step::Repeat {
+            bytes: b"X-Again: and again\r\n".to_vec(),
+            every: ms(100),
+            for_at_most: Duration::from_secs(30),
+        },
+    ]);
+    let got = fetch(
+        Config {
+            timeout: Some(ms(700)),
+            ..policy()
+        },
+        &url(&server),
+    );
+    expect(
+        &got,
+        605,
+        b"",
+        Some("request timed out after 700 ms"),
+        ms(700) + SLACK,
+    );
+    not_before(&got, ms(700));
+}
+
+/// The idle timeout is "no byte for this long": a head arriving a line every 150 ms under a
+/// 400 ms idle timeout is not idle, even though the whole head takes 900 ms.
+#[test]
+fn head_dripped_under_the_idle_timeout_completes() {
+    let mut steps = vec![send(b"HTTP/1.1 200 OK\r\n")];
+    for i in 0..6 {
+        steps.push(sleep(150));
+        steps.push(send(format!("X-Line-{i}: {i}\r\n")));
+    }
+    steps.push(sleep(150));
+    steps.push(send(b"Content-Length: 2\r\n\r\nok"));
+    let server = ScriptedServer::start(steps);
+    let got = fetch(
+        Config {
+            idle_timeout: Some(ms(400)),
+            ..policy()
+        },
+        &url(&server),
+    );
+    expect(&got, 200, b"ok", None, ms(1050) + SLACK);
+}
+
+/// Bare LF line endings (no CR) are tolerated.
+#[test]
+fn bare_lf_line_endings() {
+    let server = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok")]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 200, b"ok", None, PROMPT);
+}
+
+#[test]
+fn header_line_without_a_colon() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 200 OK\r\nGarbage line\r\nContent-Length: 2\r\n\r\nok",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: invalid HTTP header parsed"),
+        PROMPT,
+    );
+}
+
+/// `Content-Length : 2` (space before the colon) is a smuggling vector: refused, not read as
+/// some other header.
+#[test]
+fn space_before_the_colon() {
+    let server = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok")]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: invalid HTTP header parsed"),
+        PROMPT,
+    );
+}
+
+/// Obsolete line folding (a header continued on a line starting with a space) is refused.
+#[test]
+fn obsolete_line_folding() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: invalid HTTP header parsed"),
+        PROMPT,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies that never end, drip or stall
+
+#[test]
+fn body_that_never_ends_with_a_size_cap() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\n\r\n"),
+        Step::Repeat {
+            bytes: vec![b'z'; 16 * 1024],
+            every: ms(1),
+            for_at_most: Duration::from_secs(30),
+        },
+    ]);
+    let got = fetch(
+        Config {
+            max_response_bytes: Some(256 * 1024),
+            ..policy()
+        },
+        &url(&server),
+    );
+    expect(&got, 600, b"", Some("response larger than 262144 bytes"), PROMPT);
+}
+
+#[test]
+fn body_that_never_ends_with_a_total_timeout() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        Step::Repeat {
+            bytes: b"400\r\n"
+                .iter()
+                .copied()
+                .chain([b'z'; 1024])
+                .chain(*b"\r\n")
+                .collect(),
+            every: ms(5),
+            for_at_most: Duration::from_secs(30),
+        },
+    ]);
+    let got = fetch(
+        Config {
+            timeout: Some(ms(700)),
+            ..policy()
+        },
+        &url(&server),
+    );
+    expect(
+        &got,
+        605,
+        b"",
+        Some("request timed out after 700 ms"),
+        ms(700) + SLACK,
+    );
+    not_before(&got, ms(700));
+}
+
+/// A byte every 150 ms under a 400 ms idle timeout: 1.2 s in all, and it completes.
+#[test]
+fn slow_drip_below_the_idle_timeout_completes() {
+    let mut steps = vec![send(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n")];
+    for byte in b"abcdefgh" {
+        steps.push(sleep(150));
+        steps.push(send([*byte]));
+    }
+    let server = ScriptedServer::start(steps);
+    let got = fetch(
+        Config {
+            idle_timeout: Some(ms(400)),
+            ..policy()
+        },
+        &url(&server),
+    );
+    expect(&got, 200, b"abcdefgh", None, ms(1200) + SLACK);
+    not_before(&got, ms(1150));
+}
+
+#[test]
+fn stall_beyond_the_idle_timeout() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nabcd"),
+        sleep(5000),
+        send(b"efgh"),
+    ]);
+    let got = fetch(
+        Config {
+            idle_timeout: Some(ms(400)),
+            ..policy()
+        },
+        &url(&server),
+    );
+    expect(&got, 605, b"", Some("no data for 400 ms"), ms(400) + SLACK);
+    not_before(&got, ms(400));
+}
+
+#[test]
+fn accepted_but_never_answered_with_an_idle_timeout() {
+    let server = ScriptedServer::start(vec![Step::Hold]);
+    let got = fetch(
+        Config {
+            idle_timeout: Some(ms(400)),
+            ..policy()
+        },
+        &url(&server),
+    );
+    expect(&got, 605, b"", Some("no data for 400 ms"), ms(400) + SLACK);
+    not_before(&got, ms(400));
+}
+
+#[test]
+fn accepted_but_never_answered_with_only_a_total_timeout() {
+    let server = ScriptedServer::start(vec![Step::Hold]);
+    let got = fetch(
+        Config {
+            timeout: Some(ms(600)),
+            ..policy()
+        },
+        &url(&server),
+    );
+    expect(
+        &got,
+        605,
+        b"",
+        Some("request timed out after 600 ms"),
+        ms(600) + SLACK,
+    );
+    not_before(&got, ms(600));
+}
+
+/// With one connection per host (TPT's setting), a request that timed out against a server
+/// holding its connection gives the slot back: the next one gets its own 400 ms, not a wait.
+#[test]
+fn a_timed_out_request_frees_its_connection_slot() {
+    let server = ScriptedServer::start(vec![Step::Hold]);
+    let client = client(Config {
+        idle_timeout: Some(ms(400)),
+        max_host_connections: 1,
+        ..policy()
+    });
+    for _ in 0..2 {
+        let got = get(&client, &url(&server));
+        expect(&got, 605, b"", Some("no data for 400 ms"), ms(400) + SLACK);
+        not_before(&got, ms(400));
+    }
+    assert_eq!(server.connections(), 2);
+}
+
+/// Chunked trailers that never end, quickly: bounded by hyper's trailer limit.
+#[test]
+fn trailers_that_never_end() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"),
+        Step::Repeat {
+            bytes: b"X-Trailer: t\r\n".repeat(100),
+            every: ms(1),
+            for_at_most: Duration::from_secs(30),
+        },
+    ]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
+}
+
+/// A chunk-size line whose extension never ends, quickly: bounded by hyper's extension limit.
+#[test]
+fn chunk_extension_that_never_ends() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext="),
+        Step::Repeat {
+            bytes: b"a".repeat(4000),
+            every: ms(1),
+            for_at_most: Duration::from_secs(30),
+        },
+    ]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redirects and addresses
+
+#[test]
+fn redirect_loop() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 611, b"", Some("more than 10 redirects"), PROMPT);
+    assert_eq!(server.connections(), 11, "the first request and 10 redirects");
+}
+
+#[test]
+fn redirect_to_http_under_https_only() {
+    let ca = TestCa::new();
+    let https = Server::https(&ca);
+    let target = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno")]);
+    let got = fetch(
+        Config {
+            enforce_https: true,
+            ..tls_policy(&ca)
+        },
+        &format!(
+            "https://127.0.0.1:{}/redirect-to?url={}",
+            https.port(),
+            url(&target)
+        ),
+    );
+    expect(&got, 601, b"", Some("only https is allowed by this host"), PROMPT);
+    assert_eq!(target.connections(), 0, "the http target is never contacted");
+}
+
+/// A redirect announcing a 10-byte body that sends 3 bytes and stalls, under a 400 ms idle
+/// timeout. Either the redirect is followed without its body, or the stall is a 605; never a
+/// wait past the idle timeout.
+#[test]
+fn redirect_whose_body_stalls_under_an_idle_timeout() {
+    let target = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal")]);
+    let first = ScriptedServer::start(vec![
+        send(format!(
+            "HTTP/1.1 302 Found\r\nLocation: {}\r\nContent-Length: 10\r\n\r\nabc",
+            url(&target)
+        )),
+        Step::Hold,
+    ]);
+    let got = fetch(
+        Config {
+            idle_timeout: Some(ms(400)),
+            ..policy()
+        },
+        &url(&first),
+    );
+    let outcome = (got.status, got.body.as_slice(), got.error.as_deref());
+    assert!(
+        outcome == (200, &b"final"[..], None) || outcome == (605, &b""[..], Some("no data for 400 ms")),
+        "outcome: {got:?}"
+    );
+    assert!(got.elapsed < ms(400) + SLACK, "took {:?}: {got:?}", got.elapsed);
+}
+
+#[test]
+fn redirect_to_a_malformed_location() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        606,
+        b"",
+        Some("bad redirect location: invalid IPv6 address"),
+        PROMPT,
+    );
+}
+
+/// The first server is re-admitted by an exact `127.0.0.1:PORT` rule (the only thing that
+/// re-admits a private address); `127.0.0.1` without a port lets the redirect's host pass the
+/// allow list, so it is refused by the address check, before any socket is opened to it.
+#[test]
+fn redirect_to_a_private_address_under_block_private() {
+    let target = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno")]);
+    let location = format!("http://127.0.0.1:{}/secret", target.port());
+    let first = ScriptedServer::start(vec![send(format!(
+        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+    ))]);
+    let mut config = policy();
+    config.hosts.block_private = true;
+    config.hosts.allow = vec![
+        HostRule::parse(&format!("127.0.0.1:{}", first.port())).unwrap(),
+        HostRule::parse("127.0.0.1").unwrap(),
+    ];
+    let got = fetch(config, &url(&first));
+    expect(
+        &got,
+        607,
+        b"",
+        Some("blocked by policy: private address 127.0.0.1"),
+        PROMPT,
+    );
+    assert_eq!(first.connections(), 1);
+    assert_eq!(target.connections(), 0, "the private target is never contacted");
+}
+
+/// `localhost` resolves to a loopback address, which block_private refuses (as a DNS answer,
+/// not a literal): no connection is made.
+#[test]
+fn dns_name_resolving_to_a_private_address() {
+    let server = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno")]);
+    let first = ("localhost", server.port())
+        .to_socket_addrs()
+        .expect("localhost resolves")
+        .next()
+        .expect("an address for localhost")
+        .ip();
+    let mut config = policy();
+    config.hosts.block_private = true;
+    let got = fetch(config, &format!("http://localhost:{}/", server.port()));
+    expect(
+        &got,
+        607,
+        b"",
+        Some(&format!("blocked by policy: private address {first}")),
+        PROMPT,
+    );
+    assert_eq!(server.connections(), 0);
+}
+
+/// Spellings of loopback not already in `tests/lua/sandbox_private.lua` (which covers
+/// `2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1`, `[::ffff:127.0.0.1]`, `0x7f000001`, `[::1]`,
+/// `10.0.0.5`, `169.254.169.254`, `[fd00::1]`, `0.0.0.0` and a name resolving to 127.0.0.1).
+#[test]
+fn ip_literal_spellings_of_loopback() {
+    let server = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno")]);
+    let port = server.port();
+    let cases = [
+        ("127.000.000.001", "127.0.0.1"),
+        ("127.0.0.1.", "127.0.0.1"),
+        ("0x7F.0.0.1", "127.0.0.1"),
+        ("0x7f.0x00.0x00.0x01", "127.0.0.1"),
+        ("017700000001", "127.0.0.1"),
+        ("127.0.1", "127.0.0.1"),
+        ("127.255.255.254", "127.255.255.254"),
+        ("%31%32%37.0.0.1", "127.0.0.1"),
+        ("user@127.0.0.1", "127.0.0.1"),
+        ("0", "0.0.0.0"),
+        ("[0:0:0:0:0:ffff:7f00:1]", "127.0.0.1"),
+        ("[::ffff:7f00:1]", "127.0.0.1"),
+        ("[0:0:0:0:0:0:0:1]", "::1"),
+        ("[::127.0.0.1]", "::7f00:1"),
+        ("[64:ff9b::127.0.0.1]", "64:ff9b::7f00:1"),
+        ("[2002:7f00:1::]", "2002:7f00:1::"),
+        ("[fe80::1]", "fe80::1"),
+    ];
+    let client = client(Config {
+        hosts: tpt_http::policy::HostRules {
+            block_private: true,
+            ..Default::default()
+        },
+        ..policy()
+    });
+    for (host, shown) in cases {
+        let got = get(&client, &format!("http://{host}:{port}/"));
+        assert_eq!(
+            (got.status, got.body.as_slice(), got.error.as_deref()),
+            (
+                607,
+                &b""[..],
+                Some(format!("blocked by policy: private address {shown}").as_str())
+            ),
+            "{host}: {got:?}"
+        );
+        assert!(got.elapsed < PROMPT, "{host}: {got:?}");
+    }
+    assert_eq!(server.connections(), 0, "no spelling reached the server");
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+#[test]
+fn certificate_from_an_untrusted_ca() {
+    let trusted = TestCa::new();
+    let other = TestCa::new();
+    let server = Server::https(&other);
+    let got = fetch(
+        tls_policy(&trusted),
+        &format!("https://127.0.0.1:{}/echo", server.port()),
+    );
+    // Both test CAs are named "tpt-http test CA": the verifier finds the trusted one by name,
+    // and its key does not match the signature.
+    expect(
+        &got,
+        600,
+        b"",
+        Some("certificate verify failed: BadSignature"),
+        PROMPT,
+    );
+}
+
+/// A certificate from a CA nobody trusts (the system roots only).
+#[test]
+fn certificate_from_an_unknown_issuer() {
+    let ca = TestCa::new();
+    let server = Server::https(&ca);
+    let got = fetch(policy(), &format!("https://127.0.0.1:{}/echo", server.port()));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("certificate verify failed: UnknownIssuer"),
+        PROMPT,
+    );
+}
+
+#[test]
+fn certificate_for_another_host() {
+    let ca = TestCa::new();
+    let (certs, key) = ca.issue(&["other.example"]);
+    let server = Server::https_with(certs, key);
+    let got = fetch(
+        tls_policy(&ca),
+        &format!("https://127.0.0.1:{}/echo", server.port()),
+    );
+    expect(
+        &got,
+        600,
+        b"",
+        Some(
+            "certificate verify failed: NotValidForNameContext { expected: IpAddress(V4(Ipv4Addr([127, 0, 0, 1]))), presented: [\"DnsName(\\\"other.example\\\")\"] }",
+        ),
+        PROMPT,
+    );
+}
+
+#[test]
+fn expired_certificate() {
+    let ca = TestCa::new();
+    let (certs, key) = ca.issue_expired(&["127.0.0.1"]);
+    let server = Server::https_with(certs, key);
+    let got = fetch(
+        tls_policy(&ca),
+        &format!("https://127.0.0.1:{}/echo", server.port()),
+    );
+    expect_failure_prefix(
+        &got,
+        600,
+        "certificate verify failed: ExpiredContext { time: UnixTime(",
+        PROMPT,
+    );
+    // The time of the check varies; the certificate expired at 2001-01-01T00:00:00Z.
+    let reason = got.error.as_deref().unwrap_or_default();
+    assert!(reason.ends_with(", not_after: UnixTime(978307200) }"), "{got:?}");
+}
+
+fn tls_script(ca: &TestCa, alpn: &[&[u8]], steps: Vec<Step>) -> Script {
+    let (certs, key) = ca.issue(&["127.0.0.1"]);
+    Script::new(steps).tls(certs, key, alpn)
+}
+
+#[test]
+fn tls_handshake_then_close_http1() {
+    let ca = TestCa::new();
+    let server = tls_script(&ca, &[b"http/1.1"], vec![Step::Close])
+        .without_head()
+        .start();
+    let got = fetch(tls_policy(&ca), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: connection closed before message completed"),
+        PROMPT,
+    );
+}
+
+#[test]
+fn tls_handshake_then_close_h2() {
+    let ca = TestCa::new();
+    let server = tls_script(&ca, &[b"h2"], vec![Step::Close])
+        .without_head()
+        .start();
+    let got = fetch(tls_policy(&ca), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("http2 request failed: connection error"),
+        PROMPT,
+    );
+}
+
+/// A plain TCP server (not TLS) that closes as soon as the ClientHello arrives.
+#[test]
+fn plain_tcp_server_closes_on_client_hello() {
+    let server = Script::new(vec![Step::ReadSome, Step::Close])
+        .without_head()
+        .start();
+    let got = fetch(policy(), &format!("https://127.0.0.1:{}/", server.port()));
+    expect(
+        &got,
+        612,
+        b"",
+        Some("tls handshake failed: tls handshake eof"),
+        PROMPT,
+    );
+}
+
+/// A plain HTTP server answering the ClientHello with an HTTP error, as nginx does.
+#[test]
+fn plain_http_server_answers_the_client_hello() {
+    let server = Script::new(vec![
+        Step::ReadSome,
+        send(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+    ])
+    .without_head()
+    .start();
+    let got = fetch(policy(), &format!("https://127.0.0.1:{}/", server.port()));
+    expect(
+        &got,
+        612,
+        b"",
+        Some("tls handshake failed: received corrupt message of type InvalidContentType"),
+        PROMPT,
+    );
+}
+
+/// A close-delimited body over TLS ended by a TCP close without `close_notify` may be cut
+/// short by an attacker: it must not count as a complete body.
+#[test]
+fn tls_close_delimited_body_without_close_notify() {
+    let ca = TestCa::new();
+    let server = tls_script(
+        &ca,
+        &[b"http/1.1"],
+        vec![send(b"HTTP/1.1 200 OK\r\n\r\npartial"), sleep(50), Step::Drop],
+    )
+    .start();
+    let got = fetch(tls_policy(&ca), &url(&server));
+    expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
+}
+
+/// The same with `close_notify`: a complete body.
+#[test]
+fn tls_close_delimited_body_with_close_notify() {
+    let ca = TestCa::new();
+    let server = tls_script(
+        &ca,
+        &[b"http/1.1"],
+        vec![send(b"HTTP/1.1 200 OK\r\n\r\ncomplete"), Step::Close],
+    )
+    .start();
+    let got = fetch(tls_policy(&ca), &url(&server));
+    expect(&got, 200, b"complete", None, PROMPT);
+}
+
+/// h2 was agreed by ALPN; the server sends its SETTINGS and then GOAWAY (PROTOCOL_ERROR,
+/// last stream 0) and keeps the connection open.
+#[test]
+fn h2_goaway_after_alpn() {
+    let ca = TestCa::new();
+    let settings = [0, 0, 0, 0x4, 0, 0, 0, 0, 0];
+    let goaway = [0, 0, 8, 0x7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let server = tls_script(
+        &ca,
+        &[b"h2"],
+        vec![Step::ReadSome, send(settings), send(goaway), Step::Hold],
+    )
+    .without_head()
+    .start();
+    let got = fetch(tls_policy(&ca), &url(&server));
+    expect(&got, 600, b"", Some("http2 request failed: http2 error"), PROMPT);
+}
+
+/// h2 was agreed by ALPN, and the server answers in HTTP/1.1.
+#[test]
+fn h2_garbage_after_alpn() {
+    let ca = TestCa::new();
+    let server = tls_script(
+        &ca,
+        &[b"h2"],
+        vec![
+            Step::ReadSome,
+            send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+            Step::Hold,
+        ],
+    )
+    .without_head()
+    .start();
+    let got = fetch(tls_policy(&ca), &url(&server));
+    expect(&got, 600, b"", Some("http2 request failed: http2 error"), PROMPT);
+}
+
+/// h2 agreed; the server answers stream 1 with a HEADERS frame that never ends: CONTINUATION
+/// frames of 100-byte headers, 40 per millisecond, forever.
+#[test]
+fn h2_continuation_flood() {
+    let ca = TestCa::new();
+    let settings = [0, 0, 0, 0x4, 0, 0, 0, 0, 0];
+    let headers = [0, 0, 1, 0x1, 0, 0, 0, 0, 1, 0x88]; // :status 200, no END_HEADERS
+    let mut continuation = vec![0, 0, 106, 0x9, 0, 0, 0, 0, 1, 0x00, 3, b'x', b'-', b'a', 100];
+    continuation.extend_from_slice(&[b'b'; 100]);
+    let server = tls_script(
+        &ca,
+        &[b"h2"],
+        vec![
+            Step::ReadSome,
+            send(settings),
+            send(headers),
+            Step::Repeat {
+                bytes: continuation.repeat(40),
+                every: ms(1),
+                for_at_most: Duration::from_secs(30),
+            },
+        ],
+    )
+    .without_head()
+    .start();
+    let got = fetch(tls_policy(&ca), &url(&server));
+    expect(&got, 600, b"", Some("http2 request failed: http2 error"), PROMPT);
+}
+
+/// h2 agreed; the server allows zero concurrent streams and says nothing more: the request
+/// can never be sent, and the idle timeout ends it.
+#[test]
+fn h2_zero_concurrent_streams() {
+    let ca = TestCa::new();
+    let settings = [0, 0, 6, 0x4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0]; // MAX_CONCURRENT_STREAMS 0
+    let server = tls_script(&ca, &[b"h2"], vec![Step::ReadSome, send(settings), Step::Hold])
+        .without_head()
+        .start();
+    let got = fetch(
+        Config {
+            idle_timeout: Some(ms(400)),
+            ..tls_policy(&ca)
+        },
+        &url(&server),
+    );
+    expect(&got, 605, b"", Some("no data for 400 ms"), ms(400) + SLACK);
+    not_before(&got, ms(400));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Odd statuses
+
+#[test]
+fn informational_responses_before_the_final_one() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 100 Continue\r\nX-Interim: 100\r\n\r\n"),
+        sleep(50),
+        send(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"),
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Final: yes\r\n\r\nok"),
+    ]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 200, b"ok", None, PROMPT);
+    assert_eq!(
+        got.headers,
+        headers(&[("content-length", b"2"), ("x-final", b"yes")]),
+        "only the final response's headers"
+    );
+}
+
+/// A 204 followed by body bytes: no body is read, and the stray bytes do not poison the next
+/// request (the connection is not reused).
+#[test]
+fn status_204_with_a_body() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\nstray body"),
+        Step::Hold,
+    ]);
+    let client = client(policy());
+    let first = get(&client, &url(&server));
+    expect(&first, 204, b"", None, PROMPT);
+    let second = get(&client, &url(&server));
+    expect(&second, 204, b"", None, PROMPT);
+    assert_eq!(server.connections(), 2);
+}
+
+/// A 304 whose Content-Length describes the representation, followed by those bytes anyway.
+#[test]
+fn status_304_with_a_body() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\nhello"),
+        Step::Hold,
+    ]);
+    let client = client(policy());
+    let first = get(&client, &url(&server));
+    expect(&first, 304, b"", None, PROMPT);
+    let second = get(&client, &url(&server));
+    expect(&second, 304, b"", None, PROMPT);
+    assert_eq!(server.connections(), 2);
+}
+
+#[test]
+fn status_600_or_more_from_the_server() {
+    for code in [600u16, 650, 999] {
+        let server = ScriptedServer::start(vec![send(format!(
+            "HTTP/1.1 {code} Odd\r\nContent-Length: 4\r\n\r\nbody"
+        ))]);
+        let got = fetch(policy(), &url(&server));
+        expect(
+            &got,
+            code,
+            b"",
+            Some(&format!("server answered with status {code}")),
+            PROMPT,
+        );
+        assert_eq!(
+            got.headers,
+            headers(&[("content-length", b"4")]),
+            "{code}: headers kept"
+        );
+    }
+}
+
+#[test]
+fn status_of_four_digits() {
+    let server = ScriptedServer::start(vec![send(b"HTTP/1.1 1000 Odd\r\nContent-Length: 0\r\n\r\n")]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: invalid HTTP status-code parsed"),
+        PROMPT,
+    );
+}
+
+/// A 101 nobody asked for is taken as the final response, without a body (what follows it is
+/// not read), as libcurl does; the held connection does not make it hang.
+#[test]
+fn unsolicited_101_switching_protocols() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nframes"),
+        Step::Hold,
+    ]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 101, b"", None, PROMPT);
+    assert_eq!(
+        got.headers,
+        headers(&[("upgrade", b"websocket"), ("connection", b"Upgrade")])
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header values and lengths
+
+#[test]
+fn nul_in_a_header_value() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 200 OK\r\nX-Bad: a\0b\r\nContent-Length: 2\r\n\r\nok",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: invalid HTTP header parsed"),
+        PROMPT,
+    );
+}
+
+/// Bytes 0x80-0xFF (obs-text) are allowed in a header value and reach the script unchanged.
+#[test]
+fn high_bytes_in_a_header_value() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 200 OK\r\nX-Odd: caf\xc3\xa9 \xff\x80\r\nContent-Length: 2\r\n\r\nok",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 200, b"ok", None, PROMPT);
+    assert_eq!(
+        got.headers,
+        headers(&[("x-odd", b"caf\xc3\xa9 \xff\x80"), ("content-length", b"2")])
+    );
+}
+
+#[test]
+fn control_byte_in_a_header_value() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 200 OK\r\nX-Bad: a\x7fb\r\nContent-Length: 2\r\n\r\nok",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: invalid HTTP header parsed"),
+        PROMPT,
+    );
+}
+
+#[test]
+fn content_length_not_a_number() {
+    let server = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\r\nContent-Length: twelve\r\n\r\nok")]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: invalid content-length parsed"),
+        PROMPT,
+    );
+}
+
+#[test]
+fn two_different_content_lengths() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nhello",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: invalid content-length parsed"),
+        PROMPT,
+    );
+}
+
+/// Both framings: Transfer-Encoding wins (RFC 9112 section 6.3), the body is the chunked one.
+#[test]
+fn content_length_and_chunked_together() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 200, b"hello", None, PROMPT);
+}
+
+#[test]
+fn content_length_beyond_u64() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nok",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: invalid content-length parsed"),
+        PROMPT,
+    );
+}
+
+#[test]
+fn two_equal_content_lengths() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 200, b"ok", None, PROMPT);
+}
+
+#[test]
+fn negative_content_length() {
+    let server = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok")]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("request failed: invalid content-length parsed"),
+        PROMPT,
+    );
+}
+
+#[test]
+fn chunk_size_beyond_u64() {
+    let server = ScriptedServer::start(vec![send(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nok",
+    )]);
+    let got = fetch(policy(), &url(&server));
+    expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
+}
+
+/// Content-Length 10^18 under a 1 MiB cap fails at once from the head, although the server
+/// keeps the connection open and sends nothing more.
+#[test]
+fn enormous_content_length_with_a_size_cap() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000000\r\n\r\nabc"),
+        Step::Hold,
+    ]);
+    let got = fetch(
+        Config {
+            max_response_bytes: Some(1 << 20),
+            ..policy()
+        },
+        &url(&server),
+    );
+    expect(
+        &got,
+        600,
+        b"",
+        Some("response larger than 1048576 bytes"),
+        ms(1000),
+    );
+}
+
+/// Resident memory of this process (Linux), in bytes.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Content-Length 10^18 without a cap: eight at once, each sending 1000 bytes and closing. No
+/// 10^18-byte allocation (the process survives), at most a 64 MiB reservation each that is
+/// never touched, and each fails cleanly when its connection closes.
+#[test]
+fn enormous_content_length_without_a_size_cap() {
+    let server = ScriptedServer::start(vec![
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000000\r\n\r\n"),
+        send([b'x'; 1000]),
+        sleep(400),
+        Step::Close,
+    ]);
+    let client = client(policy());
+    let news = News::new();
+    let before = resident_bytes();
+    let watchers: Vec<_> = (0..8)
+        .map(|_| client.start(RequestSpec::get(url(&server)), Some(news.clone())))
+        .collect();
+    std::thread::sleep(ms(250));
+    let during = resident_bytes();
+    let started = Instant::now();
+    while watchers.iter().any(|w| !w.is_done()) {
+        assert!(started.elapsed() < HANG, "hung");
+        news.wait(Some(ms(50)));
+    }
+    for w in &watchers {
+        let o = w.take().expect("outcome");
+        assert_eq!(
+            (o.status, o.body.len(), o.failure.map(|f| f.reason().to_string())),
+            (600, 0, Some(BODY_ERROR.to_string()))
+        );
+    }
+    if let (Some(before), Some(during)) = (before, during) {
+        let grown = during.saturating_sub(before);
+        assert!(
+            grown < 128 << 20,
+            "resident memory grew by {grown} bytes with 8 requests in flight"
+        );
+    }
+}

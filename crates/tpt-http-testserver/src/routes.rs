@@ -54,6 +54,18 @@ pub(crate) async fn handle(request: Request<Incoming>, shared: &Shared) -> Respo
         Ok(file(shared, name))
     } else if path == "/abort-mid-body" {
         abort_mid_body(&query)
+    } else if let Some(n) = path.strip_prefix("/gzip/") {
+        parse::<usize>(n).map(|n| compressed(n, "gzip"))
+    } else if let Some(n) = path.strip_prefix("/deflate/") {
+        parse::<usize>(n).map(|n| compressed(n, "deflate"))
+    } else if path == "/gzip-broken" {
+        let mut r = text(
+            StatusCode::OK,
+            &b"\x1f\x8b\x08\x00garbage that is not deflate"[..],
+        );
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        Ok(r)
     } else if path == "/cookie" {
         Ok(cookie(&parts))
     } else {
@@ -120,6 +132,31 @@ fn external_auth(
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(r)
+}
+
+/// `N` pattern bytes compressed with `encoding` (`gzip` or `deflate`, zlib-wrapped), sent with
+/// `Content-Encoding` whatever the request asked for.
+fn compressed(n: usize, encoding: &'static str) -> Response<ResponseBody> {
+    use std::io::Write;
+    let plain: Vec<u8> = (0..n as u64).map(crate::body::pattern_byte).collect();
+    let level = flate2::Compression::default();
+    let packed = if encoding == "gzip" {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
+        let _ = e.write_all(&plain);
+        e.finish().unwrap_or_default()
+    } else {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), level);
+        let _ = e.write_all(&plain);
+        e.finish().unwrap_or_default()
+    };
+    let mut r = text(StatusCode::OK, packed);
+    r.headers_mut()
+        .insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    r
 }
 
 /// Result of a route: a response, or the message of a 400 answer.

@@ -96,6 +96,9 @@ enum Mode {
 ///   `Cookie` header (several joined with `; `), or empty.
 /// * `/ExternalAuth.api` and `/mock/KIND/ARG/ExternalAuth.api`: the reference auth server
 ///   (users from [`Server::add_user`]) and mock answers for auth tests; see the `auth` module.
+/// * `/gzip/N`, `/deflate/N`: `N` pattern bytes compressed (gzip, or zlib-wrapped deflate), with
+///   `Content-Encoding`, whatever the request asked for; `/gzip-broken`: a gzip header then
+///   garbage.
 /// * anything else: 404 `not found`.
 ///
 /// Malformed numbers, header names or values in a request give 400.

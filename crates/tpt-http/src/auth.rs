@@ -69,6 +69,7 @@ pub fn token_request(server: &str, audience: &[u8], user: &AuthUser) -> RequestS
         headers,
         verb: None,
         timeout: None,
+        compressed: false,
     }
 }
 

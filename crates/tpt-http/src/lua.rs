@@ -290,13 +290,37 @@ unsafe fn ctx_of<'a>(l: *mut ffi::lua_State) -> &'a Rc<Ctx> {
     unsafe { &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *const Rc<Ctx>) }
 }
 
-/// Beyond TPT: the per-request options table after the verb (`{timeout = seconds}`). Anything
-/// that is not a table is ignored, as TPT ignores extra arguments; unknown keys are ignored.
-unsafe fn options(l: *mut ffi::lua_State, idx: c_int) -> Result<Option<std::time::Duration>, LuaErr> {
+/// Per-request options (beyond TPT).
+#[derive(Default)]
+struct Options {
+    timeout: Option<std::time::Duration>,
+    compressed: bool,
+}
+
+/// Beyond TPT: the per-request options table after the verb (`{timeout = seconds,
+/// compressed = true}`). Anything that is not a table is ignored, as TPT ignores extra
+/// arguments; unknown keys are ignored.
+unsafe fn options(l: *mut ffi::lua_State, idx: c_int) -> Result<Options, LuaErr> {
     unsafe {
         if ffi::lua_istable(l, idx) == 0 {
-            return Ok(None);
+            return Ok(Options::default());
         }
+        ffi::lua_pushstring(l, c"compressed".as_ptr());
+        ffi::lua_rawget(l, idx);
+        let compressed = match ffi::lua_type(l, -1) {
+            ffi::LUA_TNIL => Ok(false),
+            ffi::LUA_TBOOLEAN => Ok(ffi::lua_toboolean(l, -1) != 0),
+            _ => Err(LuaErr::Msg("option compressed must be a boolean".into())),
+        };
+        ffi::lua_pop(l, 1);
+        let compressed = compressed?;
+        let timeout = timeout_option(l, idx)?;
+        Ok(Options { timeout, compressed })
+    }
+}
+
+unsafe fn timeout_option(l: *mut ffi::lua_State, idx: c_int) -> Result<Option<std::time::Duration>, LuaErr> {
+    unsafe {
         ffi::lua_pushstring(l, c"timeout".as_ptr());
         ffi::lua_rawget(l, idx);
         let out = if ffi::lua_isnil(l, -1) != 0 {
@@ -339,13 +363,14 @@ unsafe fn parse_request(l: *mut ffi::lua_State, is_post: bool) -> Result<Request
         } else {
             Some(check_string(l, verb_idx)?)
         };
-        let timeout = options(l, verb_idx + 1)?;
+        let options = options(l, verb_idx + 1)?;
         Ok(RequestSpec {
             url,
             post,
             headers,
             verb: verb.filter(|v| !v.is_empty()),
-            timeout,
+            timeout: options.timeout,
+            compressed: options.compressed,
         })
     }
 }

@@ -48,6 +48,8 @@ pub struct RequestSpec {
     /// Beyond TPT: give up with 605 after this long (a per-request option; the host's policy
     /// still applies on top).
     pub timeout: Option<std::time::Duration>,
+    /// Beyond TPT: ask for a gzip or deflate body and decode it (a per-request option).
+    pub compressed: bool,
 }
 
 impl RequestSpec {
@@ -59,6 +61,7 @@ impl RequestSpec {
             headers: Vec::new(),
             verb: None,
             timeout: None,
+            compressed: false,
         }
     }
 }

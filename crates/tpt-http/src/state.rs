@@ -168,9 +168,16 @@ impl Reporter {
     /// Body bytes of the final response arrived. The body waits in the shared state, where
     /// `Watcher::read` or `Watcher::take` collects it.
     pub fn append(&self, data: &[u8]) {
+        self.append_decoded(data, data.len());
+    }
+
+    /// Like [`Reporter::append`] for a compressed body: `decoded` bytes join the body, while
+    /// progress counts the `wire` bytes that carried them (so it stays comparable with the
+    /// Content-Length).
+    pub fn append_decoded(&self, decoded: &[u8], wire: usize) {
         if let Some(s) = &self.shared {
-            lock(&s.body).extend_from_slice(data);
-            s.received.fetch_add(data.len() as i64, Ordering::Relaxed);
+            lock(&s.body).extend_from_slice(decoded);
+            s.received.fetch_add(wire as i64, Ordering::Relaxed);
             if s.streaming.load(Ordering::Relaxed) {
                 notify(s);
             }

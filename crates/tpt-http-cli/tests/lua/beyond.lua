@@ -149,6 +149,44 @@ T.test("per-request timeout: 605 with a reason; ignored non-table options; bad v
   end)
 end)
 
+T.test("compressed = true asks for gzip/deflate and decodes; progress counts wire bytes", function()
+  local plain = T.pattern(50000)
+  -- Without the option nothing is requested or decoded (as TPT): the server's gzip arrives raw.
+  local raw, code0, h0 = T.fetch(http.get(E.HTTP .. "/gzip/50000"))
+  T.eq(code0, 200, "code")
+  T.eq(raw:sub(1, 2), "\31\139", "gzip magic, undecoded")
+  local echo = T.echo((T.fetch(http.get(E.HTTP .. "/echo", nil, nil, { compressed = true }))))
+  T.eq(echo["accept-encoding"], "gzip, deflate", "accept-encoding sent")
+  for _, kind in ipairs({ "gzip", "deflate" }) do
+    local req = http.get(E.HTTP .. "/" .. kind .. "/50000", nil, nil, { compressed = true })
+    T.wait(req)
+    local total, received = req:progress()
+    local body, code, headers = req:finish()
+    T.eq(code, 200, kind .. " code")
+    T.ok(body == plain, kind .. " body decoded exactly (" .. #body .. " bytes)")
+    T.eq(T.header(headers, "content-encoding"), kind, kind .. " header kept")
+    T.eq(received, total, kind .. " progress complete")
+    T.ok(total < #plain, kind .. " progress counts compressed bytes: " .. total)
+  end
+  local streamed = http.get(E.HTTPS .. "/gzip/50000", nil, nil, { compressed = true })
+  local parts = {}
+  while streamed:status() == "running" do
+    parts[#parts + 1] = streamed:read()
+    coroutine.yield()
+  end
+  local rest = streamed:finish()
+  T.ok(table.concat(parts) .. rest == plain, "read() yields decoded bytes")
+  local bad = http.get(E.HTTP .. "/gzip-broken", nil, nil, { compressed = true })
+  local b, c = T.fetch(bad)
+  T.eq(c, 600, "broken gzip fails")
+  T.eq(b, "", "no body")
+  T.ok(bad:error():find("bad compressed body", 1, true), bad:error())
+  T.raises("option compressed must be a boolean", true, function()
+    http.get(E.HTTP .. "/bytes/1", nil, nil, { compressed = "yes" })
+  end)
+  T.eq(h0 ~= nil, true, "headers")
+end)
+
 T.test("extensions stay out of sight of TPT scripts", function()
   local req = http.get(E.HTTP .. "/bytes/1")
   local names = {}

@@ -16,6 +16,14 @@ T.test("a response over the size limit fails with 600 and no body", function()
   end
 end)
 
+T.test("the size limit applies to the decoded size of a compressed body", function()
+  local req = http.get(E.HTTP .. "/gzip/5000", nil, nil, { compressed = true })
+  local body, code = T.fetch(req)
+  T.eq(code, 600, "a small gzip that decodes past the limit")
+  T.eq(body, "", "no partial body")
+  T.eq(req:error(), "response larger than 1000 bytes", "reason")
+end)
+
 T.test("a slow drip under the idle timeout completes; a stall beyond it gives 605", function()
   local _, code = T.fetch(http.get(E.HTTP .. "/slow/500?ms=100&chunk=100"))
   T.eq(code, 200, "drip every 100 ms")

@@ -100,6 +100,8 @@ struct Payload {
     custom: bool,
     body: Option<Bytes>,
     content_type: Option<Vec<u8>>,
+    /// Ask for a compressed body (a per-request option) and decode it.
+    compressed: bool,
 }
 
 fn payload(spec: &RequestSpec) -> Result<Payload, Failure> {
@@ -126,6 +128,7 @@ fn payload(spec: &RequestSpec) -> Result<Payload, Failure> {
             custom: false,
             body,
             content_type,
+            compressed: spec.compressed,
         }),
         Some(verb) => {
             let method = Method::from_bytes(verb)
@@ -135,6 +138,7 @@ fn payload(spec: &RequestSpec) -> Result<Payload, Failure> {
                 custom: true,
                 body,
                 content_type,
+                compressed: spec.compressed,
             })
         }
     }
@@ -219,7 +223,8 @@ async fn perform(
         }
         let total = content_length(&resp);
         reporter.set_total(total);
-        if let Err(f) = read_body(client, resp.into_body(), total, reporter, &activity).await {
+        let decoder = payload.compressed.then(|| Decoder::for_response(&resp)).flatten();
+        if let Err(f) = read_body(client, resp.into_body(), total, reporter, &activity, decoder).await {
             return Err((f, headers));
         }
         if let Some(h1) = h1 {
@@ -256,6 +261,7 @@ async fn read_body(
     total: i64,
     reporter: &Reporter,
     activity: &Activity,
+    mut decoder: Option<Decoder>,
 ) -> Result<(), Failure> {
     let max = client.config.max_response_bytes;
     let too_large = |n: u64| Failure::new(FailureKind::TooLarge, format!("response larger than {n} bytes"));
@@ -268,13 +274,91 @@ async fn read_body(
     while let Some(frame) = activity::watch(client.config.idle_timeout, activity, body.frame()).await? {
         let frame = frame.map_err(|e| internal("transfer failed while receiving the body", e))?;
         if let Ok(data) = frame.into_data() {
-            if let Some(max) = max.filter(|&m| reporter.received() as u64 + data.len() as u64 > m) {
-                return Err(too_large(max));
+            match &mut decoder {
+                None => {
+                    if let Some(max) = max.filter(|&m| reporter.received() as u64 + data.len() as u64 > m) {
+                        return Err(too_large(max));
+                    }
+                    reporter.append(&data);
+                }
+                Some(d) => {
+                    let out = d.write(&data)?;
+                    if let Some(max) = max.filter(|&m| d.decoded > m) {
+                        return Err(too_large(max));
+                    }
+                    reporter.append_decoded(&out, data.len());
+                }
             }
-            reporter.append(&data);
         }
     }
+    if let Some(d) = decoder {
+        let (rest, decoded) = d.finish()?;
+        if let Some(max) = max.filter(|&m| decoded > m) {
+            return Err(too_large(max));
+        }
+        reporter.append_decoded(&rest, 0);
+    }
     Ok(())
+}
+
+/// Decodes a gzip or deflate body as it arrives (for the `compressed` option).
+struct Decoder {
+    inner: DecoderKind,
+    /// Decoded bytes so far (the size limit applies to these, not to the wire bytes).
+    decoded: u64,
+}
+
+enum DecoderKind {
+    Gzip(flate2::write::GzDecoder<Vec<u8>>),
+    Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
+}
+
+impl Decoder {
+    /// A decoder for the response's Content-Encoding, or `None` when it is not compressed.
+    fn for_response(resp: &Response<Incoming>) -> Option<Decoder> {
+        let encoding = resp
+            .headers()
+            .get(hyper::header::CONTENT_ENCODING)?
+            .to_str()
+            .ok()?;
+        let inner = match encoding.trim().to_ascii_lowercase().as_str() {
+            "gzip" | "x-gzip" => DecoderKind::Gzip(flate2::write::GzDecoder::new(Vec::new())),
+            "deflate" => DecoderKind::Zlib(flate2::write::ZlibDecoder::new(Vec::new())),
+            _ => return None,
+        };
+        Some(Decoder { inner, decoded: 0 })
+    }
+
+    fn bad(e: std::io::Error) -> Failure {
+        internal("bad compressed body", e)
+    }
+
+    /// Feed wire bytes; returns the bytes decoded so far.
+    fn write(&mut self, data: &[u8]) -> Result<Vec<u8>, Failure> {
+        use std::io::Write;
+        let out = match &mut self.inner {
+            DecoderKind::Gzip(d) => {
+                d.write_all(data).map_err(Decoder::bad)?;
+                std::mem::take(d.get_mut())
+            }
+            DecoderKind::Zlib(d) => {
+                d.write_all(data).map_err(Decoder::bad)?;
+                std::mem::take(d.get_mut())
+            }
+        };
+        self.decoded += out.len() as u64;
+        Ok(out)
+    }
+
+    /// The end of the body: the last decoded bytes and the decoded total.
+    fn finish(self) -> Result<(Vec<u8>, u64), Failure> {
+        let rest = match self.inner {
+            DecoderKind::Gzip(d) => d.finish().map_err(Decoder::bad)?,
+            DecoderKind::Zlib(d) => d.finish().map_err(Decoder::bad)?,
+        };
+        let total = self.decoded + rest.len() as u64;
+        Ok((rest, total))
+    }
 }
 
 /// Read a small redirect body to its end so the connection can be reused; a large or stalling
@@ -422,6 +506,9 @@ fn build_request(
     }
     defaults.push(("User-Agent", client.config.user_agent.as_bytes().to_vec()));
     defaults.push(("Accept", b"*/*".to_vec()));
+    if payload.compressed {
+        defaults.push(("Accept-Encoding", b"gzip, deflate".to_vec()));
+    }
     if let Some(ct) = &payload.content_type {
         defaults.push(("Content-Type", ct.clone()));
     }

@@ -7,7 +7,8 @@
 #   nginx_start     start a private nginx on 127.0.0.1; exports NGINX_PORT,
 #                   NGINX_PID, NGINX_RUNDIR
 #   nginx_stop      stop that nginx and remove its run directory
-#   build_anchors   compile bench/anchors/*.c into $BENCH_OUT (bench/target)
+#   build_anchors   compile bench/anchors/*.c (curl_multi, curl_hold,
+#                   hang_server, rusage) into $BENCH_OUT (bench/target)
 #
 # Environment:
 #   BENCH_OUT          build output directory (default: bench/target, gitignored)
@@ -23,17 +24,22 @@ BENCH_OUT="${BENCH_OUT:-$BENCH_DIR/target}"
 
 bench_log() { printf '[bench] %s\n' "$*" >&2; }
 
-# Install nginx-light, libcurl4-openssl-dev, wrk, gcc (and curl, which
-# nginx_start uses to probe the server) if any of them is missing.
+# Install nginx-light, libcurl4-openssl-dev, wrk, gcc, curl (which nginx_start
+# uses to probe the server), python3 and time (/usr/bin/time) if any of them is
+# missing; with BENCH_OPTIONAL set (bench/run.sh sets "hyperfine"), also those
+# optional packages when apt knows them (their absence is not an error).
 bench_install() {
     local missing=() pkg
-    for pkg in nginx-light libcurl4-openssl-dev wrk gcc curl; do
+    for pkg in nginx-light libcurl4-openssl-dev wrk gcc curl python3 time ${BENCH_OPTIONAL:-}; do
         case "$pkg" in
             # Any nginx flavour is good enough if one is already installed.
             nginx-light) _bench_nginx_bin >/dev/null && continue ;;
             gcc) command -v gcc >/dev/null 2>&1 && continue ;;
             wrk) command -v wrk >/dev/null 2>&1 && continue ;;
             curl) command -v curl >/dev/null 2>&1 && continue ;;
+            python3) command -v python3 >/dev/null 2>&1 && continue ;;
+            time) [ -x /usr/bin/time ] && continue ;;
+            hyperfine) command -v hyperfine >/dev/null 2>&1 && continue ;;
         esac
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
             missing+=("$pkg")
@@ -47,11 +53,47 @@ bench_install() {
             sudo=(sudo)
         else
             bench_log "not root and no sudo; please install: ${missing[*]}"
-            return 1
+            _bench_only_optional_missing "${missing[@]}"
+            return
         fi
     fi
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update &&
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq; then
+        if _bench_only_optional_missing "${missing[@]}"; then
+            bench_log "apt-get update failed; going on without: ${missing[*]}"
+            return 0
+        fi
+        return 1
+    fi
+    local required=() optional=()
+    for pkg in "${missing[@]}"; do
+        if _bench_is_optional "$pkg"; then optional+=("$pkg"); else required+=("$pkg"); fi
+    done
+    if [ "${#required[@]}" -gt 0 ]; then
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${required[@]}" >/dev/null || return 1
+    fi
+    for pkg in "${optional[@]}"; do
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "$pkg" >/dev/null || bench_log "optional package $pkg not installed"
+    done
+    return 0
+}
+
+_bench_is_optional() {
+    local o
+    for o in ${BENCH_OPTIONAL:-}; do
+        [ "$o" = "$1" ] && return 0
+    done
+    return 1
+}
+
+# Succeeds when every package given is optional.
+_bench_only_optional_missing() {
+    local pkg
+    for pkg in "$@"; do
+        _bench_is_optional "$pkg" || return 1
+    done
+    return 0
 }
 
 # Print the path of the nginx binary (it lives in /usr/sbin, which a
@@ -195,8 +237,14 @@ build_anchors() {
         cflags=""
         libs="-lcurl"
     fi
-    # shellcheck disable=SC2086
-    gcc -O2 -Wall -Wextra $cflags -o "$BENCH_OUT/curl_multi" \
-        "$BENCH_DIR/anchors/curl_multi.c" $libs || return 1
-    bench_log "built $BENCH_OUT/curl_multi"
+    local anchor
+    for anchor in curl_multi curl_hold; do
+        # shellcheck disable=SC2086
+        gcc -O2 -Wall -Wextra $cflags -o "$BENCH_OUT/$anchor" \
+            "$BENCH_DIR/anchors/$anchor.c" $libs || return 1
+    done
+    for anchor in hang_server rusage; do
+        gcc -O2 -Wall -Wextra -o "$BENCH_OUT/$anchor" "$BENCH_DIR/anchors/$anchor.c" || return 1
+    done
+    bench_log "built $BENCH_OUT/{curl_multi,curl_hold,hang_server,rusage}"
 }

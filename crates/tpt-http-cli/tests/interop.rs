@@ -12,11 +12,20 @@ use std::time::{Duration, Instant};
 use tpt_http::Config;
 use tpt_http_testserver::TestCa;
 
-/// A child process killed when dropped.
+/// A child process stopped when dropped: SIGTERM first, so a master process (nginx, gunicorn)
+/// stops its workers too, then SIGKILL if it is still there after a few seconds.
 struct Daemon(Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }

@@ -243,7 +243,13 @@ setmetatable(index, { __index = ext })
 local function resume(count_only)
   local ready = {}
   for co, req in pairs(waiting) do
-    if not count_only and status(req) ~= "running" then ready[#ready + 1] = co end
+    if coroutine.status(co) ~= "suspended" then
+      -- Its wait() failed to yield (a C boundary in Lua 5.1) or it was resumed by someone else
+      -- and ended: it no longer waits.
+      waiting[co] = nil
+    elseif not count_only and status(req) ~= "running" then
+      ready[#ready + 1] = co
+    end
   end
   for _, co in ipairs(ready) do
     waiting[co] = nil

@@ -7,6 +7,8 @@
 //! - `open` counts live connections plus connections being opened; it never exceeds the cap.
 //!   A connection's [`SlotGuard`] lives in its driver task, so `open` drops when the connection
 //!   ends, however it ends.
+//! - Nothing a connection owns points back at the pool strongly: dropping the client drops the
+//!   pool, its idle senders, and so closes its idle connections.
 //! - Every event that may let a waiter proceed (a slot freed, a connection released, an HTTP/2
 //!   connection established) wakes waiters; a woken waiter re-checks from the top.
 
@@ -91,14 +93,22 @@ pub(crate) struct Pool {
 }
 
 /// Held by a connection (or a connection attempt) for as long as it occupies a slot.
+///
+/// It points at the pool weakly: the pool holds idle senders, which keep their connection's
+/// driver task (and so this guard) alive, and a strong pointer here would make that a cycle
+/// that outlives the client. When the client goes, the pool and its idle senders go, and the
+/// connections close.
 pub(crate) struct SlotGuard {
-    shared: Arc<Shared>,
+    shared: std::sync::Weak<Shared>,
     origin: Origin,
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        let mut hosts = self.shared.lock();
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let mut hosts = shared.lock();
         if let Some(st) = hosts.get_mut(&self.origin) {
             st.open = st.open.saturating_sub(1);
             st.wake_one();
@@ -147,7 +157,7 @@ impl Pool {
                 if st.open < self.shared.max_per_host {
                     st.open += 1;
                     return Checkout::Open(SlotGuard {
-                        shared: self.shared.clone(),
+                        shared: Arc::downgrade(&self.shared),
                         origin: origin.clone(),
                     });
                 }

@@ -8,17 +8,9 @@ T.eq(SRC:sub(-#"args_uri.lua"), "args_uri.lua", "chunk name of this script")
 
 -- `fn` is a one-line closure that calls the API itself (not as a tail call, which would lose
 -- the caller's frame): the error must be exactly "<this file>:<that line>: <message>".
-local function raises(message, fn)
-  local ok, err = pcall(fn)
-  if ok then error(("expected error %q, got none"):format(message), 2) end
-  T.eq(err, ("%s:%d: %s"):format(SRC, debug.getinfo(fn, "S").linedefined, message), "error")
-end
+local raises = T.raises_at
 
-local function echo(req)
-  local body, code = T.fetch(req)
-  T.eq(code, 200, "code")
-  return T.echo(body)
-end
+local echo = T.echo_of
 
 T.test("get: a string uri is fetched", function()
   local r = echo(http.get(E.HTTP .. "/echo?x=1"))

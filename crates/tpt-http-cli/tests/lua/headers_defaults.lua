@@ -3,20 +3,9 @@
 local T = dofile(arg[1])
 local E = T.env
 
-local function echo(req)
-  local body, code = T.fetch(req)
-  T.eq(code, 200, "code")
-  return T.echo(body)
-end
+local echo = T.echo_of
 
--- Every value of request header `name`, joined with "|" (nil when absent).
-local function values(r, name)
-  local out = {}
-  for _, h in ipairs(r.headers) do
-    if h[1] == name then out[#out + 1] = h[2] end
-  end
-  if #out > 0 then return table.concat(out, "|") end
-end
+local values = T.values
 
 for _, base in ipairs({ E.HTTP, E.HTTPS }) do
   local URL = base .. "/echo"

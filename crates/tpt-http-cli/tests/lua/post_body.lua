@@ -2,11 +2,7 @@
 local T = dofile(arg[1])
 local E = T.env
 
-local function echo(req)
-  local body, code = T.fetch(req)
-  T.eq(code, 200, "code")
-  return T.echo(body)
-end
+local echo = T.echo_of
 
 -- Every value of request header `name` in an echo report.
 local function all(r, name)

@@ -7,13 +7,7 @@ local URL = E.HTTP .. "/echo"
 local SRC = debug.getinfo(1, "S").short_src
 T.eq(SRC:sub(-#"post_form.lua"), "post_form.lua", "chunk name of this script")
 
--- `fn` is a one-line closure calling the API (not as a tail call): the error must be exactly
--- "<this file>:<that line>: <message>".
-local function raises(message, fn)
-  local ok, err = pcall(fn)
-  if ok then error(("expected error %q, got none"):format(message), 2) end
-  T.eq(err, ("%s:%d: %s"):format(SRC, debug.getinfo(fn, "S").linedefined, message), "error")
-end
+local raises = T.raises_at
 
 local function all(r, name)
   local out = {}

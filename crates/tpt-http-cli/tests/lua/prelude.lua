@@ -38,6 +38,31 @@ function T.raises(message, prefixed, fn, ...)
   end
 end
 
+-- Call `fn`, a one-line closure calling the API (not as a tail call), expecting the error
+-- "<fn's file>:<fn's line>: <message>": the position prefix TPT's errors carry.
+function T.raises_at(message, fn)
+  local ok, err = pcall(fn)
+  if ok then error(("expected error %q, got none"):format(message), 2) end
+  local info = debug.getinfo(fn, "S")
+  T.eq(err, ("%s:%d: %s"):format(info.short_src, info.linedefined, message), "error")
+end
+
+-- Fetch `req`, check it answered 200, and parse the server's /echo report.
+function T.echo_of(req)
+  local body, code = T.fetch(req)
+  T.eq(code, 200, "code")
+  return T.echo(body)
+end
+
+-- Every value of request header `name` in an /echo report, joined with "|" (nil when absent).
+function T.values(r, name)
+  local out = {}
+  for _, h in ipairs(r.headers) do
+    if h[1] == name then out[#out + 1] = h[2] end
+  end
+  if #out > 0 then return table.concat(out, "|") end
+end
+
 -- Wait (yielding once per tick) until req:status() is not "running"; returns that status
 -- and the number of ticks waited.
 function T.wait(req, limit)

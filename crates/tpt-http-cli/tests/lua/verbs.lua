@@ -5,27 +5,11 @@ local E = T.env
 local SRC = debug.getinfo(1, "S").short_src
 T.eq(SRC:sub(-#"verbs.lua"), "verbs.lua", "chunk name of this script")
 
--- `fn` is a one-line closure calling the API (not as a tail call): the error must be exactly
--- "<this file>:<that line>: <message>".
-local function raises(message, fn)
-  local ok, err = pcall(fn)
-  if ok then error(("expected error %q, got none"):format(message), 2) end
-  T.eq(err, ("%s:%d: %s"):format(SRC, debug.getinfo(fn, "S").linedefined, message), "error")
-end
+local raises = T.raises_at
 
-local function echo(req)
-  local body, code = T.fetch(req)
-  T.eq(code, 200, "code")
-  return T.echo(body)
-end
+local echo = T.echo_of
 
-local function values(r, name)
-  local out = {}
-  for _, h in ipairs(r.headers) do
-    if h[1] == name then out[#out + 1] = h[2] end
-  end
-  if #out > 0 then return table.concat(out, "|") end
-end
+local values = T.values
 
 for _, base in ipairs({ E.HTTP, E.HTTPS }) do
   local URL = base .. "/echo"

@@ -20,7 +20,7 @@
 
 use crate::failure::{Failure, FailureKind};
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -53,10 +53,23 @@ impl Outcome {
 }
 
 /// Wakes a host waiting for any request to change state (the runner's `--fps 0`).
+///
+/// The engine notifies once per burst (see the module docs); a notify costs a system call only
+/// when the host is actually asleep in [`News::wait`].
 #[derive(Clone, Default)]
 pub struct News {
-    inner: Arc<(Mutex<bool>, Condvar)>,
+    inner: Arc<NewsInner>,
     in_flight: Arc<AtomicUsize>,
+}
+
+#[derive(Default)]
+struct NewsInner {
+    /// There is news not yet taken by `wait`.
+    flag: AtomicBool,
+    /// Hosts asleep (or about to sleep) on `cv`.
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    cv: Condvar,
 }
 
 impl News {
@@ -72,39 +85,41 @@ impl News {
 
     /// Record news and wake a waiter.
     pub fn notify(&self) {
-        let (flag, cv) = &*self.inner;
-        let mut f = flag.lock().unwrap_or_else(|e| e.into_inner());
-        if !*f {
-            *f = true;
-            cv.notify_all();
+        let n = &*self.inner;
+        // SeqCst pairs with `wait`: either it sees the flag, or we see it as a sleeper.
+        if !n.flag.swap(true, Ordering::SeqCst) && n.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = n.lock.lock().unwrap_or_else(|e| e.into_inner());
+            n.cv.notify_all();
         }
     }
 
     /// Wait until there is news or `timeout` passes; clears the news. Returns whether there was news.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
-        let (flag, cv) = &*self.inner;
-        let mut f = flag.lock().unwrap_or_else(|e| e.into_inner());
-        match timeout {
-            None => {
-                while !*f {
-                    f = cv.wait(f).unwrap_or_else(|e| e.into_inner());
-                }
-            }
-            Some(t) => {
-                let deadline = std::time::Instant::now() + t;
-                while !*f {
+        let n = &*self.inner;
+        if n.flag.swap(false, Ordering::SeqCst) {
+            return true;
+        }
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let mut guard = n.lock.lock().unwrap_or_else(|e| e.into_inner());
+        n.sleepers.fetch_add(1, Ordering::SeqCst);
+        while !n.flag.load(Ordering::SeqCst) {
+            match deadline {
+                None => guard = n.cv.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
                     let now = std::time::Instant::now();
-                    if now >= deadline {
+                    if now >= d {
                         break;
                     }
-                    f = cv
-                        .wait_timeout(f, deadline - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+                    guard =
+                        n.cv.wait_timeout(guard, d - now)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
                 }
             }
         }
-        std::mem::replace(&mut *f, false)
+        n.sleepers.fetch_sub(1, Ordering::SeqCst);
+        drop(guard);
+        n.flag.swap(false, Ordering::SeqCst)
     }
 }
 

@@ -168,6 +168,13 @@ fn headers(pairs: &[(&str, &[u8])]) -> Vec<(Vec<u8>, Vec<u8>)> {
 // ---------------------------------------------------------------------------------------------
 // Connections that end badly
 
+/// One connection's worth of canned bytes: a server that reads the request head, sends
+/// `response` and closes; fetched under the default test policy.
+fn canned(response: &[u8]) -> Got {
+    let server = ScriptedServer::start(vec![send(response)]);
+    fetch(policy(), &url(&server))
+}
+
 #[test]
 fn reset_mid_body() {
     let server = ScriptedServer::start(vec![
@@ -222,19 +229,16 @@ fn content_length_shorter_than_body() {
 
 #[test]
 fn chunked_bad_hex_size() {
-    let server = ScriptedServer::start(vec![send(
+    let got = canned(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    );
     expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
 }
 
 #[test]
 fn chunked_missing_crlf_after_data() {
-    let server = ScriptedServer::start(vec![send(
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX5\r\nworld\r\n0\r\n\r\n",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    let got =
+        canned(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX5\r\nworld\r\n0\r\n\r\n");
     expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
 }
 
@@ -327,8 +331,7 @@ fn early_final_response_during_an_upload() {
 
 #[test]
 fn garbage_instead_of_a_status_line() {
-    let server = ScriptedServer::start(vec![send(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"SSH-2.0-OpenSSH_9.6\r\n\r\n");
     expect(
         &got,
         600,
@@ -451,17 +454,13 @@ fn head_dripped_under_the_idle_timeout_completes() {
 /// Bare LF line endings (no CR) are tolerated.
 #[test]
 fn bare_lf_line_endings() {
-    let server = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok")]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok");
     expect(&got, 200, b"ok", None, PROMPT);
 }
 
 #[test]
 fn header_line_without_a_colon() {
-    let server = ScriptedServer::start(vec![send(
-        b"HTTP/1.1 200 OK\r\nGarbage line\r\nContent-Length: 2\r\n\r\nok",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\r\nGarbage line\r\nContent-Length: 2\r\n\r\nok");
     expect(
         &got,
         600,
@@ -475,8 +474,7 @@ fn header_line_without_a_colon() {
 /// some other header.
 #[test]
 fn space_before_the_colon() {
-    let server = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok")]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok");
     expect(
         &got,
         600,
@@ -489,10 +487,7 @@ fn space_before_the_colon() {
 /// Obsolete line folding (a header continued on a line starting with a space) is refused.
 #[test]
 fn obsolete_line_folding() {
-    let server = ScriptedServer::start(vec![send(
-        b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok");
     expect(
         &got,
         600,
@@ -740,10 +735,7 @@ fn redirect_whose_body_stalls_under_an_idle_timeout() {
 
 #[test]
 fn redirect_to_a_malformed_location() {
-    let server = ScriptedServer::start(vec![send(
-        b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n");
     expect(
         &got,
         606,
@@ -1226,10 +1218,7 @@ fn unsolicited_101_switching_protocols() {
 
 #[test]
 fn nul_in_a_header_value() {
-    let server = ScriptedServer::start(vec![send(
-        b"HTTP/1.1 200 OK\r\nX-Bad: a\0b\r\nContent-Length: 2\r\n\r\nok",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\r\nX-Bad: a\0b\r\nContent-Length: 2\r\n\r\nok");
     expect(
         &got,
         600,
@@ -1242,10 +1231,7 @@ fn nul_in_a_header_value() {
 /// Bytes 0x80-0xFF (obs-text) are allowed in a header value and reach the script unchanged.
 #[test]
 fn high_bytes_in_a_header_value() {
-    let server = ScriptedServer::start(vec![send(
-        b"HTTP/1.1 200 OK\r\nX-Odd: caf\xc3\xa9 \xff\x80\r\nContent-Length: 2\r\n\r\nok",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\r\nX-Odd: caf\xc3\xa9 \xff\x80\r\nContent-Length: 2\r\n\r\nok");
     expect(&got, 200, b"ok", None, PROMPT);
     assert_eq!(
         got.headers,
@@ -1255,10 +1241,7 @@ fn high_bytes_in_a_header_value() {
 
 #[test]
 fn control_byte_in_a_header_value() {
-    let server = ScriptedServer::start(vec![send(
-        b"HTTP/1.1 200 OK\r\nX-Bad: a\x7fb\r\nContent-Length: 2\r\n\r\nok",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\r\nX-Bad: a\x7fb\r\nContent-Length: 2\r\n\r\nok");
     expect(
         &got,
         600,
@@ -1270,8 +1253,7 @@ fn control_byte_in_a_header_value() {
 
 #[test]
 fn content_length_not_a_number() {
-    let server = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\r\nContent-Length: twelve\r\n\r\nok")]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\r\nContent-Length: twelve\r\n\r\nok");
     expect(
         &got,
         600,
@@ -1283,10 +1265,7 @@ fn content_length_not_a_number() {
 
 #[test]
 fn two_different_content_lengths() {
-    let server = ScriptedServer::start(vec![send(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nhello",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nhello");
     expect(
         &got,
         600,
@@ -1299,19 +1278,15 @@ fn two_different_content_lengths() {
 /// Both framings: Transfer-Encoding wins (RFC 9112 section 6.3), the body is the chunked one.
 #[test]
 fn content_length_and_chunked_together() {
-    let server = ScriptedServer::start(vec![send(
+    let got = canned(
         b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    );
     expect(&got, 200, b"hello", None, PROMPT);
 }
 
 #[test]
 fn content_length_beyond_u64() {
-    let server = ScriptedServer::start(vec![send(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nok",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nok");
     expect(
         &got,
         600,
@@ -1323,17 +1298,13 @@ fn content_length_beyond_u64() {
 
 #[test]
 fn two_equal_content_lengths() {
-    let server = ScriptedServer::start(vec![send(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok");
     expect(&got, 200, b"ok", None, PROMPT);
 }
 
 #[test]
 fn negative_content_length() {
-    let server = ScriptedServer::start(vec![send(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok")]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok");
     expect(
         &got,
         600,
@@ -1345,10 +1316,7 @@ fn negative_content_length() {
 
 #[test]
 fn chunk_size_beyond_u64() {
-    let server = ScriptedServer::start(vec![send(
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nok",
-    )]);
-    let got = fetch(policy(), &url(&server));
+    let got = canned(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nok");
     expect(&got, 600, b"", Some(BODY_ERROR), PROMPT);
 }
 

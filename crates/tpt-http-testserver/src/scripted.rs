@@ -110,15 +110,7 @@ impl Script {
         key: PrivateKeyDer<'static>,
         alpn: &[&[u8]],
     ) -> Script {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .expect("unusable scripted server certificate or key");
-        config.alpn_protocols = alpn.iter().map(|proto| proto.to_vec()).collect();
-        self.tls = Some(TlsAcceptor::from(Arc::new(config)));
+        self.tls = Some(crate::server::tls_acceptor(certs, key, alpn));
         self
     }
 

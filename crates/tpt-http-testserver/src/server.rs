@@ -208,7 +208,7 @@ impl Server {
 
 /// Builds a rustls acceptor (ring provider, TLS 1.2 and 1.3) with the given
 /// ALPN protocols. Panics on an unusable certificate or key.
-fn tls_acceptor(
+pub(crate) fn tls_acceptor(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     alpn: &[&[u8]],

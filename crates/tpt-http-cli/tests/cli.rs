@@ -9,7 +9,10 @@ fn bin() -> Command {
 }
 
 fn script(name: &str, source: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tpt-http-cli-{}", std::process::id()));
+    // Each call gets its own directory: tests run in parallel and several reuse a name.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tpt-http-cli-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
     std::fs::write(&path, source).expect("write script");

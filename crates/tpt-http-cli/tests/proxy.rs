@@ -431,7 +431,10 @@ fn all_proxy_is_the_fallback_and_upper_case_http_proxy_is_ignored() {
 // --- The command line. ---
 
 fn script(name: &str, source: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tpt-http-cli-proxy-{}", std::process::id()));
+    // Each call gets its own directory: tests run in parallel and several reuse a name.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tpt-http-cli-proxy-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
     std::fs::write(&path, source).expect("write script");

@@ -136,6 +136,11 @@ struct Shared {
     news: Option<News>,
 }
 
+/// [`Reporter::fill_with`] makes room when less than this is left...
+const FILL_MIN_ROOM: usize = 16 * 1024;
+/// ...of (at least) this much, the body growing geometrically beyond.
+const FILL_GROWTH: usize = 64 * 1024;
+
 /// Create the two halves of a request's state.
 pub fn pair(news: Option<News>) -> (Reporter, Watcher) {
     if let Some(n) = &news {
@@ -196,6 +201,49 @@ impl Reporter {
             if s.streaming.load(Ordering::Relaxed) {
                 notify(s);
             }
+        }
+    }
+
+    /// Read body bytes straight into the body buffer: `read` gets a buffer of at most `max`
+    /// bytes over the body's spare room and fills part of it; what it filled joins the body.
+    /// Returns what `read` returned and how many bytes it added (0 when it filled none).
+    pub(crate) fn fill_with(
+        &self,
+        max: usize,
+        read: impl FnOnce(&mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>>,
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        let Some(s) = &self.shared else {
+            return Poll::Ready(Ok(0)); // completed: nothing more is wanted
+        };
+        let mut body = lock(&s.body);
+        if body.capacity() - body.len() < FILL_MIN_ROOM {
+            body.reserve(max.min(FILL_GROWTH));
+        }
+        let len = body.len();
+        let spare = body.spare_capacity_mut();
+        let take = spare.len().min(max);
+        let start = spare.as_ptr();
+        let mut rb = tokio::io::ReadBuf::uninit(&mut spare[..take]);
+        match read(&mut rb) {
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                assert!(
+                    n == 0 || rb.filled().as_ptr() == start.cast(),
+                    "read into another buffer"
+                );
+                // SAFETY: `ReadBuf` guarantees its filled part is initialised, and that part
+                // begins at the first byte of the body's spare capacity (checked above).
+                unsafe { body.set_len(len + n) };
+                drop(body);
+                s.received.fetch_add(n as i64, Ordering::Relaxed);
+                if n > 0 && s.streaming.load(Ordering::Relaxed) {
+                    notify(s);
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
         }
     }
 

@@ -52,6 +52,10 @@ impl<T> Tracked<T> {
     pub(crate) fn new(inner: T, activity: Activity) -> Tracked<T> {
         Tracked { inner, activity }
     }
+
+    pub(crate) fn get_ref(&self) -> &T {
+        &self.inner
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {

@@ -2,7 +2,8 @@
 //! HTTP/2 handshake chosen by ALPN. Every failure is classified into a [`FailureKind`] here.
 
 use super::activity::{Activity, Tracked};
-use super::pool::{Conn, H1, H2, SlotGuard};
+use super::h1::{self, Stream};
+use super::pool::{Conn, H2, SlotGuard};
 use crate::Error;
 use crate::config::Config;
 use crate::failure::{Failure, FailureKind};
@@ -340,7 +341,11 @@ pub(crate) async fn open(
         None => tcp(origin.bare_host(), origin.port, false, checked).await?,
     };
     if !origin.https {
-        return handshake(stream, false, slot).await;
+        return Ok(Conn::H1(h1::Conn::new(
+            Stream::Plain(stream),
+            Activity::new(),
+            slot,
+        )));
     }
     let name = ServerName::try_from(origin.bare_host().to_string())
         .map_err(|_| Failure::new(FailureKind::MalformedUrl, "host is not a valid tls server name"))?;
@@ -348,42 +353,31 @@ pub(crate) async fn open(
         .connect(name, stream)
         .await
         .map_err(classify_tls)?;
-    let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-    handshake(tls_stream, h2, slot).await
+    if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice()) {
+        return handshake_h2(tls_stream, slot).await;
+    }
+    let stream = Stream::Tls(Box::new(tls_stream));
+    Ok(Conn::H1(h1::Conn::new(stream, Activity::new(), slot)))
 }
 
-async fn handshake<T>(io: T, h2: bool, slot: SlotGuard) -> Result<Conn, Failure>
+/// Start HTTP/2 on `io`: hyper's connection driver runs as its own task, holding `slot`.
+async fn handshake_h2<T>(io: T, slot: SlotGuard) -> Result<Conn, Failure>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Activity::new();
     let io = TokioIo::new(Tracked::new(io, activity.clone()));
     let fail = |e: hyper::Error| Failure::new(FailureKind::Internal, format!("http handshake failed: {e}"));
-    if h2 {
-        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .handshake::<_, Full<Bytes>>(io)
-            .await
-            .map_err(fail)?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(slot);
-        });
-        Ok(Conn::H2(H2 {
-            send: sender,
-            activity,
-        }))
-    } else {
-        let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .handshake::<_, Full<Bytes>>(io)
-            .await
-            .map_err(fail)?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(slot);
-        });
-        Ok(Conn::H1(H1 {
-            send: sender,
-            activity,
-        }))
-    }
+    let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .handshake::<_, Full<Bytes>>(io)
+        .await
+        .map_err(fail)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+        drop(slot);
+    });
+    Ok(Conn::H2(H2 {
+        send: sender,
+        activity,
+    }))
 }

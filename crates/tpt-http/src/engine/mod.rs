@@ -7,6 +7,7 @@
 
 mod activity;
 mod connect;
+mod h1;
 mod pool;
 mod transfer;
 

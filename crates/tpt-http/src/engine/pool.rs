@@ -1,43 +1,33 @@
 //! Connection reuse with a cap on connections per origin.
 //!
-//! Per origin the pool keeps idle HTTP/1.1 senders, at most one shared HTTP/2 sender, the number
-//! of connections open, and a queue of requests waiting for a slot.
+//! Per origin the pool keeps idle HTTP/1.1 connections, at most one shared HTTP/2 sender, the
+//! number of connections open, and a queue of requests waiting for a slot.
 //!
 //! Invariants:
 //! - `open` counts live connections plus connections being opened; it never exceeds the cap.
-//!   A connection's [`SlotGuard`] lives in its driver task, so `open` drops when the connection
-//!   ends, however it ends.
+//!   A connection's [`SlotGuard`] lives in the connection (an HTTP/1.1 [`h1::Conn`], or an
+//!   HTTP/2 connection's driver task), so `open` drops when the connection ends, however it ends.
+//! - A connection is never dropped under the pool's lock (its guard takes that lock).
 //! - Nothing a connection owns points back at the pool strongly: dropping the client drops the
-//!   pool, its idle senders, and so closes its idle connections.
+//!   pool, its idle connections and senders, and so closes its idle connections.
 //! - Every event that may let a waiter proceed (a slot freed, a connection released, an HTTP/2
 //!   connection established) wakes waiters; a woken waiter re-checks from the top.
 
 use super::activity::Activity;
 use super::connect::Origin;
+use super::h1;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
-
-/// An HTTP/1.1 connection's sender and its activity stamp.
-pub(crate) struct H1 {
-    pub(crate) send: http1::SendRequest<Full<Bytes>>,
-    pub(crate) activity: Activity,
-}
 
 /// A shared HTTP/2 connection's sender and its activity stamp.
 #[derive(Clone)]
 pub(crate) struct H2 {
     pub(crate) send: http2::SendRequest<Full<Bytes>>,
     pub(crate) activity: Activity,
-}
-
-impl H1 {
-    fn is_closed(&self) -> bool {
-        self.send.is_closed()
-    }
 }
 
 impl H2 {
@@ -48,14 +38,14 @@ impl H2 {
 
 /// A connection ready to carry a request.
 pub(crate) enum Conn {
-    H1(H1),
+    H1(h1::Conn),
     H2(H2),
 }
 
 #[derive(Default)]
 struct HostState {
     open: usize,
-    idle: Vec<H1>,
+    idle: Vec<h1::Conn>,
     h2: Option<H2>,
     waiters: VecDeque<oneshot::Sender<()>>,
 }
@@ -94,9 +84,9 @@ pub(crate) struct Pool {
 
 /// Held by a connection (or a connection attempt) for as long as it occupies a slot.
 ///
-/// It points at the pool weakly: the pool holds idle senders, which keep their connection's
-/// driver task (and so this guard) alive, and a strong pointer here would make that a cycle
-/// that outlives the client. When the client goes, the pool and its idle senders go, and the
+/// It points at the pool weakly: the pool holds idle connections (and HTTP/2 senders, which keep
+/// their connection's driver task alive), and a strong pointer here would make that a cycle that
+/// outlives the client. When the client goes, the pool and its idle connections go, and the
 /// connections close.
 pub(crate) struct SlotGuard {
     shared: std::sync::Weak<Shared>,
@@ -139,6 +129,7 @@ impl Pool {
 
     /// Get a pooled connection to `origin`, or a slot to open one, waiting in line if needed.
     pub(crate) async fn checkout(&self, origin: &Origin) -> Checkout {
+        let mut stale = Vec::new();
         loop {
             let waiter = {
                 let mut hosts = self.shared.lock();
@@ -149,23 +140,32 @@ impl Pool {
                     }
                     st.h2 = None;
                 }
-                while let Some(h1) = st.idle.pop() {
-                    if !h1.is_closed() {
-                        return Checkout::Ready(Conn::H1(h1));
+                while let Some(mut conn) = st.idle.pop() {
+                    if conn.still_usable() {
+                        drop(hosts);
+                        drop(stale); // outside the lock: each takes it to give back its slot
+                        return Checkout::Ready(Conn::H1(conn));
                     }
+                    stale.push(conn);
                 }
-                if st.open < self.shared.max_per_host {
+                if !stale.is_empty() {
+                    None // give the stale connections' slots back, then look again
+                } else if st.open < self.shared.max_per_host {
                     st.open += 1;
                     return Checkout::Open(SlotGuard {
                         shared: Arc::downgrade(&self.shared),
                         origin: origin.clone(),
                     });
+                } else {
+                    let (tx, rx) = oneshot::channel();
+                    st.waiters.push_back(tx);
+                    Some(rx)
                 }
-                let (tx, rx) = oneshot::channel();
-                st.waiters.push_back(tx);
-                rx
             };
-            let _ = waiter.await;
+            stale.clear();
+            if let Some(waiter) = waiter {
+                let _ = waiter.await;
+            }
         }
     }
 
@@ -178,13 +178,10 @@ impl Pool {
     }
 
     /// Return an HTTP/1.1 connection after its response was read to the end.
-    pub(crate) fn release(&self, origin: &Origin, h1: H1) {
-        if h1.is_closed() {
-            return;
-        }
+    pub(crate) fn release(&self, origin: &Origin, conn: h1::Conn) {
         let mut hosts = self.shared.lock();
         let st = hosts.entry(origin.clone()).or_default();
-        st.idle.push(h1);
+        st.idle.push(conn);
         st.wake_one();
     }
 }

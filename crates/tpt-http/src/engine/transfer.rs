@@ -4,6 +4,7 @@
 use super::ClientInner;
 use super::activity::{self, Activity};
 use super::connect::{self, Origin};
+use super::h1::{self, Framing, Head};
 use super::pool::{Checkout, Conn};
 use crate::failure::{Failure, FailureKind};
 use crate::spec::{self, PostBody, RequestSpec};
@@ -163,14 +164,11 @@ async fn perform(
         reporter.reset_progress();
         let origin = Origin::of(&url);
         crate::policy::check_host(&client.config.hosts, &origin.host, origin.port).map_err(no_headers)?;
-        let (resp, h1, activity) = exchange(client, &origin, &url, &payload, &caller)
+        let (head, reply, activity) = exchange(client, &origin, &url, &payload, &caller)
             .await
             .map_err(no_headers)?;
-        let status = resp.status().as_u16();
-        let location = resp
-            .headers()
-            .get(hyper::header::LOCATION)
-            .map(|l| l.as_bytes().to_vec());
+        let status = head.status;
+        let location = head.get("location").map(<[u8]>::to_vec);
         if let (true, Some(location)) = (is_redirect(status), location) {
             if hops >= client.config.max_redirects {
                 return Err(no_headers(Failure::new(
@@ -179,7 +177,7 @@ async fn perform(
                 )));
             }
             hops += 1;
-            drain_redirect_body(client, &origin, resp, h1, &activity).await;
+            drain_redirect_body(client, &origin, &head, reply, &activity).await;
             let location = String::from_utf8_lossy(&location).into_owned();
             let next = url.join(location.trim()).map_err(|e| {
                 no_headers(Failure::new(
@@ -208,7 +206,9 @@ async fn perform(
             url = next;
             continue;
         }
-        let headers = response_headers(&resp);
+        let total = content_length(&head);
+        let decoder = payload.compressed.then(|| Decoder::for_head(&head)).flatten();
+        let headers = head.headers;
         if status >= 600 {
             let failure = Failure::new(
                 FailureKind::Internal,
@@ -221,14 +221,11 @@ async fn perform(
                 failure: Some(failure),
             });
         }
-        let total = content_length(&resp);
         reporter.set_total(total);
-        let decoder = payload.compressed.then(|| Decoder::for_response(&resp)).flatten();
-        if let Err(f) = read_body(client, resp.into_body(), total, reporter, &activity, decoder).await {
-            return Err((f, headers));
-        }
-        if let Some(h1) = h1 {
-            client.pool.release(&origin, h1);
+        match read_body(client, reply, total, reporter, &activity, decoder).await {
+            Ok(Some(idle)) => client.pool.release(&origin, idle),
+            Ok(None) => {}
+            Err(f) => return Err((f, headers)),
         }
         return Ok(Outcome {
             status,
@@ -239,31 +236,50 @@ async fn perform(
     }
 }
 
-fn content_length(resp: &Response<Incoming>) -> i64 {
-    resp.headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
+/// Where the body of a response comes from.
+enum Reply {
+    /// Our HTTP/1.1 connection, positioned at the body.
+    H1(h1::Conn, Framing),
+    /// A stream of a shared HTTP/2 connection.
+    H2(Incoming),
+}
+
+/// The announced body length, -1 when unknown (as libcurl reports it: a chunked body's
+/// Content-Length does not count).
+fn content_length(head: &Head) -> i64 {
+    if head.get("transfer-encoding").is_some() {
+        return -1;
+    }
+    head.get("content-length")
+        .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
         .unwrap_or(-1)
 }
 
-fn response_headers(resp: &Response<Incoming>) -> Headers {
-    resp.headers()
-        .iter()
-        .map(|(n, v)| (n.as_str().as_bytes().to_vec(), spec::trim(v.as_bytes()).to_vec()))
-        .collect()
+/// A hyper (HTTP/2) response head as TPT reports heads.
+fn head_of(resp: &Response<Incoming>) -> Head {
+    Head {
+        status: resp.status().as_u16(),
+        headers: resp
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().as_bytes().to_vec(), spec::trim(v.as_bytes()).to_vec()))
+            .collect(),
+    }
 }
 
-/// Read the final response's body into the shared state, with progress.
+/// Read the final response's body into the shared state, with progress. Returns the HTTP/1.1
+/// connection when it can carry another request.
 async fn read_body(
     client: &ClientInner,
-    mut body: Incoming,
+    reply: Reply,
     total: i64,
     reporter: &Reporter,
     activity: &Activity,
     mut decoder: Option<Decoder>,
-) -> Result<(), Failure> {
+) -> Result<Option<h1::Conn>, Failure> {
     let max = client.config.max_response_bytes;
+    let idle = client.config.idle_timeout;
     let too_large = |n: u64| Failure::new(FailureKind::TooLarge, format!("response larger than {n} bytes"));
     if let Some(max) = max.filter(|&m| total > 0 && total as u64 > m) {
         return Err(too_large(max));
@@ -271,34 +287,73 @@ async fn read_body(
     // Reserve what Content-Length announces (bounded: it comes from the server), so a large
     // body is written in place and never copied by a reallocation. Untouched pages cost no RSS.
     reporter.reserve(usize::try_from(total).unwrap_or(0).min(RESERVE_LIMIT));
-    while let Some(frame) = activity::watch(client.config.idle_timeout, activity, body.frame()).await? {
-        let frame = frame.map_err(|e| internal("transfer failed while receiving the body", e))?;
-        if let Ok(data) = frame.into_data() {
-            match &mut decoder {
-                None => {
-                    if let Some(max) = max.filter(|&m| reporter.received() as u64 + data.len() as u64 > m) {
-                        return Err(too_large(max));
+    let over = |n: u64| max.filter(|&m| n > m).map(too_large);
+    let idle_conn = match reply {
+        Reply::H2(mut body) => {
+            while let Some(frame) = activity::watch(idle, activity, body.frame()).await? {
+                let frame = frame.map_err(|e| internal("transfer failed while receiving the body", e))?;
+                if let Ok(data) = frame.into_data() {
+                    match &mut decoder {
+                        None => {
+                            if let Some(f) = over(reporter.received() as u64 + data.len() as u64) {
+                                return Err(f);
+                            }
+                            reporter.append(&data);
+                        }
+                        Some(d) => {
+                            let out = d.write(&data)?;
+                            if let Some(f) = over(d.decoded) {
+                                return Err(f);
+                            }
+                            reporter.append_decoded(&out, data.len());
+                        }
                     }
-                    reporter.append(&data);
-                }
-                Some(d) => {
-                    let out = d.write(&data)?;
-                    if let Some(max) = max.filter(|&m| d.decoded > m) {
-                        return Err(too_large(max));
-                    }
-                    reporter.append_decoded(&out, data.len());
                 }
             }
+            None
         }
-    }
+        Reply::H1(mut conn, mut framing) => {
+            loop {
+                match &mut decoder {
+                    None => {
+                        // One byte more than the limit allows shows the body is too large.
+                        let room = max.map_or(usize::MAX, |m| {
+                            let left = m.saturating_sub(reporter.received() as u64);
+                            usize::try_from(left.saturating_add(1)).unwrap_or(usize::MAX)
+                        });
+                        let n = activity::watch(idle, activity, conn.read_into(&mut framing, room, reporter))
+                            .await??;
+                        if n == 0 {
+                            break;
+                        }
+                        if let Some(f) = over(reporter.received() as u64) {
+                            return Err(f);
+                        }
+                    }
+                    Some(d) => {
+                        let next =
+                            activity::watch(idle, activity, conn.next(&mut framing, usize::MAX)).await??;
+                        let Some(range) = next else { break };
+                        let wire = range.len();
+                        let out = d.write(conn.slice(range))?;
+                        if let Some(f) = over(d.decoded) {
+                            return Err(f);
+                        }
+                        reporter.append_decoded(&out, wire);
+                    }
+                }
+            }
+            conn.into_idle(&framing)
+        }
+    };
     if let Some(d) = decoder {
         let (rest, decoded) = d.finish()?;
-        if let Some(max) = max.filter(|&m| decoded > m) {
-            return Err(too_large(max));
+        if let Some(f) = over(decoded) {
+            return Err(f);
         }
         reporter.append_decoded(&rest, 0);
     }
-    Ok(())
+    Ok(idle_conn)
 }
 
 /// Decodes a gzip or deflate body as it arrives (for the `compressed` option).
@@ -315,12 +370,8 @@ enum DecoderKind {
 
 impl Decoder {
     /// A decoder for the response's Content-Encoding, or `None` when it is not compressed.
-    fn for_response(resp: &Response<Incoming>) -> Option<Decoder> {
-        let encoding = resp
-            .headers()
-            .get(hyper::header::CONTENT_ENCODING)?
-            .to_str()
-            .ok()?;
+    fn for_head(head: &Head) -> Option<Decoder> {
+        let encoding = std::str::from_utf8(head.get("content-encoding")?).ok()?;
         let inner = match encoding.trim().to_ascii_lowercase().as_str() {
             "gzip" | "x-gzip" => DecoderKind::Gzip(flate2::write::GzDecoder::new(Vec::new())),
             "deflate" => DecoderKind::Zlib(flate2::write::ZlibDecoder::new(Vec::new())),
@@ -366,44 +417,62 @@ impl Decoder {
 async fn drain_redirect_body(
     client: &ClientInner,
     origin: &Origin,
-    resp: Response<Incoming>,
-    h1: Option<super::pool::H1>,
+    head: &Head,
+    reply: Reply,
     activity: &Activity,
 ) {
-    if content_length(&resp) > REDIRECT_BODY_DRAIN as i64 {
+    if content_length(head) > REDIRECT_BODY_DRAIN as i64 {
         return;
     }
-    let patience = client
-        .config
-        .idle_timeout
-        .map_or(REDIRECT_DRAIN_WAIT, |i| i.min(REDIRECT_DRAIN_WAIT));
-    let mut body = resp.into_body();
+    let patience = Some(
+        client
+            .config
+            .idle_timeout
+            .map_or(REDIRECT_DRAIN_WAIT, |i| i.min(REDIRECT_DRAIN_WAIT)),
+    );
     let mut seen = 0;
-    loop {
-        match activity::watch(Some(patience), activity, body.frame()).await {
-            Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
-            Ok(None) => break,
-            Ok(Some(Err(_))) | Err(_) => return,
+    match reply {
+        Reply::H2(mut body) => loop {
+            match activity::watch(patience, activity, body.frame()).await {
+                Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                Ok(None) | Ok(Some(Err(_))) | Err(_) => return,
+            }
+            if seen > REDIRECT_BODY_DRAIN {
+                return;
+            }
+        },
+        Reply::H1(mut conn, mut framing) => {
+            if framing == Framing::UntilClose {
+                return;
+            }
+            loop {
+                match activity::watch(patience, activity, conn.next(&mut framing, usize::MAX)).await {
+                    Ok(Ok(Some(range))) => seen += range.len(),
+                    Ok(Ok(None)) => break,
+                    Ok(Err(_)) | Err(_) => return,
+                }
+                if seen > REDIRECT_BODY_DRAIN {
+                    return;
+                }
+            }
+            if let Some(idle) = conn.into_idle(&framing) {
+                client.pool.release(origin, idle);
+            }
         }
-        if seen > REDIRECT_BODY_DRAIN {
-            return;
-        }
-    }
-    if let Some(h1) = h1 {
-        client.pool.release(origin, h1);
     }
 }
 
 /// Send one request to `origin`, on a pooled connection or a new one. Returns the response head
-/// and, for HTTP/1.1, the sender to release once the body has been read.
+/// and where its body comes from.
 async fn exchange(
     client: &ClientInner,
     origin: &Origin,
     url: &Url,
     payload: &Payload,
     caller: &Headers,
-) -> Result<(Response<Incoming>, Option<super::pool::H1>, Activity), Failure> {
+) -> Result<(Head, Reply, Activity), Failure> {
     let proxy = client.proxy.for_origin(origin);
+    let idle = client.config.idle_timeout;
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -438,33 +507,25 @@ async fn exchange(
                 (opened, false)
             }
         };
-        let retry = |e: &hyper::Error| {
-            reused && attempts < 4 && (e.is_canceled() || e.is_incomplete_message() || e.is_closed())
-        };
+        // A reused connection may have been closed by the server just as the request went out:
+        // that request was never answered, and goes again on another connection.
+        let may_retry = reused && attempts < 4;
         match conn {
-            Conn::H1(mut sender) => {
-                if sender.send.ready().await.is_err() {
-                    if attempts < 8 {
-                        continue;
-                    }
-                    return Err(Failure::new(FailureKind::Internal, "connection closed"));
+            Conn::H1(mut conn) => {
+                let headers = request_headers(client, url, payload, caller, false)?;
+                let head = h1_head(url, payload, &headers, proxy.is_some() && !origin.https)?;
+                let body = payload.body.as_deref().unwrap_or_default();
+                let activity = conn.activity.clone();
+                match activity::watch(idle, &activity, conn.send(head, body)).await? {
+                    Ok(()) => {}
+                    Err(_) if may_retry => continue,
+                    Err(e) => return Err(internal("sending the request failed", e)),
                 }
-                let req = build_request(
-                    client,
-                    url,
-                    payload,
-                    caller,
-                    proxy.is_some() && !origin.https,
-                    false,
-                )?;
-                let sent = sender.send.send_request(req);
-                match activity::watch(client.config.idle_timeout, &sender.activity, sent).await? {
-                    Ok(resp) => {
-                        let activity = sender.activity.clone();
-                        return Ok((resp, Some(sender), activity));
-                    }
-                    Err(e) if retry(&e) => continue,
-                    Err(e) => return Err(internal("request failed", e)),
+                let is_head = payload.method == Method::HEAD;
+                match activity::watch(idle, &activity, conn.read_head(is_head)).await? {
+                    Ok((head, framing)) => return Ok((head, Reply::H1(conn, framing), activity)),
+                    Err(h1::HeadError::Unanswered(_)) if may_retry => continue,
+                    Err(e) => return Err(e.into_failure()),
                 }
             }
             Conn::H2(mut sender) => {
@@ -474,11 +535,18 @@ async fn exchange(
                     }
                     return Err(Failure::new(FailureKind::Internal, "http2 connection closed"));
                 }
-                let req = build_request(client, url, payload, caller, true, true)?;
+                let req = h2_request(url, payload, request_headers(client, url, payload, caller, true)?)?;
                 let sent = sender.send.send_request(req);
-                match activity::watch(client.config.idle_timeout, &sender.activity, sent).await? {
-                    Ok(resp) => return Ok((resp, None, sender.activity)),
-                    Err(e) if retry(&e) => continue,
+                match activity::watch(idle, &sender.activity, sent).await? {
+                    Ok(resp) => {
+                        let head = head_of(&resp);
+                        return Ok((head, Reply::H2(resp.into_body()), sender.activity));
+                    }
+                    Err(e)
+                        if may_retry && (e.is_canceled() || e.is_incomplete_message() || e.is_closed()) =>
+                    {
+                        continue;
+                    }
                     Err(e) => return Err(internal("http2 request failed", e)),
                 }
             }
@@ -486,21 +554,17 @@ async fn exchange(
     }
 }
 
-fn build_request(
+/// The request's headers in the order they are sent: the client's defaults merged with the
+/// caller's (see [`spec::merge_headers`]). HTTP/2 carries the host in its `:authority`.
+fn request_headers(
     client: &ClientInner,
     url: &Url,
     payload: &Payload,
     caller: &Headers,
-    absolute: bool,
     h2: bool,
-) -> Result<Request<Full<Bytes>>, Failure> {
-    let target = if absolute {
-        &url[..Position::AfterQuery]
-    } else {
-        &url[Position::BeforePath..Position::AfterQuery]
-    };
+) -> Result<Headers, Failure> {
     let authority = &url[Position::BeforeHost..Position::AfterPort];
-    let mut defaults: Vec<(&str, Vec<u8>)> = Vec::with_capacity(4);
+    let mut defaults: Vec<(&str, Vec<u8>)> = Vec::with_capacity(5);
     if !h2 {
         defaults.push(("Host", authority.as_bytes().to_vec()));
     }
@@ -512,15 +576,66 @@ fn build_request(
     if let Some(ct) = &payload.content_type {
         defaults.push(("Content-Type", ct.clone()));
     }
-    let merged = spec::merge_headers(&defaults, caller);
+    let mut merged = spec::merge_headers(&defaults, caller);
+    if h2 {
+        merged.retain(|(n, _)| !n.eq_ignore_ascii_case(b"host"));
+    }
+    for (name, value) in &merged {
+        if !h1::is_token(name) {
+            return Err(Failure::new(
+                FailureKind::Internal,
+                format!("invalid header name {:?}", String::from_utf8_lossy(name)),
+            ));
+        }
+        if value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(Failure::new(
+                FailureKind::Internal,
+                format!("invalid value for header {}", String::from_utf8_lossy(name)),
+            ));
+        }
+    }
+    Ok(merged)
+}
+
+/// An HTTP/1.1 request head: the request line (origin form, or absolute form to a proxy), the
+/// headers as given, and the body's length.
+fn h1_head(url: &Url, payload: &Payload, headers: &Headers, absolute: bool) -> Result<Vec<u8>, Failure> {
+    let target = if absolute {
+        &url[..Position::AfterQuery]
+    } else {
+        &url[Position::BeforePath..Position::AfterQuery]
+    };
+    if target.is_empty() || target.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(Failure::new(FailureKind::MalformedUrl, "malformed url"));
+    }
+    let method = payload.method.as_str();
+    let size = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>();
+    let mut out = Vec::with_capacity(method.len() + target.len() + size + 64);
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(body) = &payload.body {
+        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(out)
+}
+
+/// An HTTP/2 request for hyper (the absolute URL: scheme and authority become pseudo-headers).
+fn h2_request(url: &Url, payload: &Payload, headers: Headers) -> Result<Request<Full<Bytes>>, Failure> {
+    let target = &url[..Position::AfterQuery];
     let mut builder = Request::builder().method(payload.method.clone()).uri(target);
-    let headers = builder
+    let map = builder
         .headers_mut()
         .ok_or_else(|| Failure::new(FailureKind::MalformedUrl, "malformed url"))?;
-    for (name, value) in merged {
-        if h2 && name.eq_ignore_ascii_case(b"host") {
-            continue;
-        }
+    for (name, value) in headers {
         let n = HeaderName::from_bytes(&name).map_err(|_| {
             Failure::new(
                 FailureKind::Internal,
@@ -529,10 +644,10 @@ fn build_request(
         })?;
         let v = HeaderValue::from_bytes(&value)
             .map_err(|_| Failure::new(FailureKind::Internal, format!("invalid value for header {n}")))?;
-        headers.append(n, v);
+        map.append(n, v);
     }
     if let Some(body) = &payload.body {
-        headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        map.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
     let body = payload.body.clone().unwrap_or_default();
     builder

@@ -1,0 +1,677 @@
+//! Our HTTP/1.1 client connection: one request at a time, driven by the request's own task.
+//!
+//! Why not hyper's: hyper runs every HTTP/1.1 connection as a driver task that the request task
+//! talks to through channels, and gives each connection an 8 KiB read buffer and an 8 KiB write
+//! buffer for its whole life. Here the request task reads and writes the socket itself, a
+//! connection waiting for an answer holds no buffer at all (a plain socket is awaited for
+//! readiness before one is allocated), an idle pooled connection holds none either, and a body
+//! of known length is read straight into the request's body buffer, never through a second one.
+//!
+//! What this module decides, per RFC 9112: how a response body is framed (no body, a length,
+//! chunked, or until the connection closes), whether the connection can carry another request,
+//! and the response head as TPT reports it (names lower-cased, values trimmed, wire order).
+//! 1xx answers before the real one are skipped.
+
+use super::activity::{Activity, Tracked};
+use super::pool::SlotGuard;
+use crate::failure::{Failure, FailureKind};
+use crate::state::Reporter;
+use std::future::poll_fn;
+use std::ops::Range;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// Bytes read at a time into the connection's own buffer (the head, chunked bodies).
+const READ_CHUNK: usize = 16 * 1024;
+
+/// The longest response head (status line, headers, and any 1xx heads before it) accepted.
+const MAX_HEAD: usize = 256 * 1024;
+
+/// The longest chunk-size line or trailer section accepted.
+const MAX_CHUNK_LINE: usize = 4 * 1024;
+const MAX_TRAILERS: usize = 64 * 1024;
+
+/// A request body up to this size goes out in the same write as the head.
+const COALESCE_BODY: usize = 16 * 1024;
+
+/// A connection's socket: plain TCP, or TLS over TCP (directly or through a proxy tunnel).
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, data),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A response head: the status and the headers as TPT reports them.
+#[derive(Debug, Default)]
+pub(crate) struct Head {
+    pub(crate) status: u16,
+    /// Names lower-cased, values trimmed of spaces and tabs, in the order they arrived.
+    pub(crate) headers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Head {
+    /// The first value of header `name` (lower-case).
+    pub(crate) fn get(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Every value of header `name` (lower-case).
+    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Does a comma-separated header `name` hold `token` (case-insensitively)?
+    fn has_token(&self, name: &str, token: &str) -> bool {
+        self.all(name)
+            .flat_map(|v| v.split(|&b| b == b','))
+            .any(|t| crate::spec::trim(t).eq_ignore_ascii_case(token.as_bytes()))
+    }
+}
+
+/// How the body of a response is delimited, and how much of it is left.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body, or all of it has been read.
+    Done,
+    /// This many bytes are left.
+    Length(u64),
+    /// Chunked transfer coding, in this state.
+    Chunked(Chunk),
+    /// The body runs until the server closes the connection.
+    UntilClose,
+}
+
+/// Where a chunked body's reader stands.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Chunk {
+    /// Expecting a chunk-size line.
+    Size,
+    /// Inside a chunk's data, with this many bytes left.
+    Data(u64),
+    /// Expecting the line end after a chunk's data.
+    DataEnd,
+    /// After the last chunk: trailer lines until an empty one; bytes of them seen so far.
+    Trailers(usize),
+}
+
+/// Why reading a response head failed.
+pub(crate) enum HeadError {
+    /// The connection ended (or failed) before any byte of a response: a request sent on a
+    /// reused connection that the server had just closed, which can be retried elsewhere.
+    Unanswered(Failure),
+    /// Anything else.
+    Failed(Failure),
+}
+
+impl HeadError {
+    pub(crate) fn into_failure(self) -> Failure {
+        match self {
+            HeadError::Unanswered(f) | HeadError::Failed(f) => f,
+        }
+    }
+}
+
+fn malformed(why: impl std::fmt::Display) -> Failure {
+    Failure::new(FailureKind::Internal, format!("malformed response: {why}"))
+}
+
+fn io_failure(what: &str, e: std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        // rustls: the TCP stream ended without close_notify, so the data may have been cut.
+        return Failure::new(
+            FailureKind::Internal,
+            format!("{what}: connection closed without TLS close_notify"),
+        );
+    }
+    Failure::new(FailureKind::Internal, format!("{what}: {e}"))
+}
+
+fn truncated() -> Failure {
+    Failure::new(
+        FailureKind::Internal,
+        "connection closed before the body was complete",
+    )
+}
+
+/// An HTTP/1.1 connection, idle or carrying one request.
+pub(crate) struct Conn {
+    io: Tracked<Stream>,
+    pub(crate) activity: Activity,
+    /// Bytes read and not consumed yet are `buf[pos..]`. Empty (no allocation) while idle.
+    buf: Vec<u8>,
+    pos: usize,
+    /// The current response lets the connection carry another request once it is read.
+    keep_alive: bool,
+    /// Holds the connection's place under the per-host cap for as long as it lives.
+    _slot: SlotGuard,
+}
+
+impl Conn {
+    pub(crate) fn new(stream: Stream, activity: Activity, slot: SlotGuard) -> Conn {
+        Conn {
+            io: Tracked::new(stream, activity.clone()),
+            activity,
+            buf: Vec::new(),
+            pos: 0,
+            keep_alive: false,
+            _slot: slot,
+        }
+    }
+
+    /// For a pooled connection: is it still fit for a request? Not if the server closed it or
+    /// sent something nobody asked for. Never waits.
+    ///
+    /// The socket itself is asked (a non-blocking peek): tokio's cached readiness may not know
+    /// yet of bytes that arrived since the last read.
+    pub(crate) fn still_usable(&mut self) -> bool {
+        let tcp = match self.io.get_ref() {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.get_ref().0,
+        };
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        match socket2::SockRef::from(tcp).peek(&mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Ok(_) | Err(_) if matches!(self.io.get_ref(), Stream::Plain(_)) => return false,
+            _ => {}
+        }
+        // TLS records arrived: a session ticket leaves the connection usable; data, an alert or
+        // the end of the stream do not.
+        let mut one = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut one);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        matches!(Pin::new(&mut self.io).poll_read(&mut cx, &mut buf), Poll::Pending)
+    }
+
+    /// Send a request: `head` (request line and headers, ending in an empty line) and `body`.
+    pub(crate) async fn send(&mut self, head: Vec<u8>, body: &[u8]) -> std::io::Result<()> {
+        if body.len() <= COALESCE_BODY {
+            let mut all = head;
+            all.extend_from_slice(body);
+            self.io.write_all(&all).await?;
+        } else {
+            self.io.write_all(&head).await?;
+            self.io.write_all(body).await?;
+        }
+        self.io.flush().await
+    }
+
+    fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Read more bytes into the buffer; `Ok(0)` is the end of the stream.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        if self.buf.capacity() == 0 {
+            // No buffer until there is something to read: a connection waiting for a slow
+            // answer costs its socket and little else.
+            if let Stream::Plain(tcp) = self.io.get_ref() {
+                tcp.readable().await?;
+            }
+        }
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > 0 && self.buf.len() == self.buf.capacity() {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let (buf, io) = (&mut self.buf, &mut self.io);
+        poll_fn(|cx| {
+            let len = buf.len();
+            let mut rb = ReadBuf::uninit(buf.spare_capacity_mut());
+            match Pin::new(&mut *io).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    let n = rb.filled().len();
+                    // SAFETY: `ReadBuf` guarantees its filled part, which starts at the spare
+                    // capacity's first byte, is initialised.
+                    unsafe { buf.set_len(len + n) };
+                    Poll::Ready(Ok(n))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Read the head of the response to a request (skipping 1xx heads); `head_request` says the
+    /// request was a HEAD, whose response has no body whatever its headers say.
+    pub(crate) async fn read_head(&mut self, head_request: bool) -> Result<(Head, Framing), HeadError> {
+        let mut seen = 0usize;
+        let mut max_headers = 64;
+        loop {
+            if self.buffered() > 0 {
+                let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
+                let mut parsed = httparse::Response::new(&mut slots);
+                let result = httparse::ParserConfig::default()
+                    .allow_obsolete_multiline_headers_in_responses(true)
+                    .allow_multiple_spaces_in_response_status_delimiters(true)
+                    .parse_response(&mut parsed, &self.buf[self.pos..]);
+                match result {
+                    Ok(httparse::Status::Complete(len)) => {
+                        let status = parsed.code.unwrap_or(0);
+                        let version = parsed.version.unwrap_or(1);
+                        let head = Head {
+                            status,
+                            headers: parsed.headers.iter().map(head_entry).collect(),
+                        };
+                        self.pos += len;
+                        seen += len;
+                        if (100..200).contains(&status) && status != 101 {
+                            continue; // an interim answer; the real one follows
+                        }
+                        let framing = self.framing(&head, version, head_request)?;
+                        return Ok((head, framing));
+                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(httparse::Error::TooManyHeaders) if max_headers < 4096 => {
+                        max_headers *= 4;
+                        continue;
+                    }
+                    Err(e) => return Err(HeadError::Failed(malformed(e))),
+                }
+                if seen + self.buffered() > MAX_HEAD {
+                    return Err(HeadError::Failed(malformed(format!(
+                        "head longer than {MAX_HEAD} bytes"
+                    ))));
+                }
+            }
+            let answered = seen + self.buffered() > 0;
+            let fail = |f: Failure| {
+                if answered {
+                    HeadError::Failed(f)
+                } else {
+                    HeadError::Unanswered(f)
+                }
+            };
+            match self.fill().await {
+                Ok(0) if answered => return Err(fail(malformed("connection closed inside the head"))),
+                Ok(0) => {
+                    return Err(fail(Failure::new(
+                        FailureKind::Internal,
+                        "connection closed before a response",
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(fail(io_failure("receiving the response failed", e))),
+            }
+        }
+    }
+
+    /// How the body of `head` is delimited (RFC 9112 section 6.3), and whether the connection
+    /// stays usable after it.
+    fn framing(&mut self, head: &Head, version: u8, head_request: bool) -> Result<Framing, HeadError> {
+        self.keep_alive = if version >= 1 {
+            !head.has_token("connection", "close")
+        } else {
+            head.has_token("connection", "keep-alive")
+        };
+        let status = head.status;
+        if status == 101 {
+            self.keep_alive = false;
+            return Ok(Framing::Done);
+        }
+        if head_request || status == 204 || status == 304 {
+            return Ok(Framing::Done);
+        }
+        if head.get("transfer-encoding").is_some() {
+            if head.get("content-length").is_some() {
+                // Both: the length is ignored, and the connection is not trusted afterwards.
+                self.keep_alive = false;
+            }
+            let last = head
+                .all("transfer-encoding")
+                .flat_map(|v| v.split(|&b| b == b','))
+                .map(crate::spec::trim)
+                .filter(|t| !t.is_empty())
+                .last()
+                .unwrap_or_default();
+            if last.eq_ignore_ascii_case(b"chunked") {
+                return Ok(Framing::Chunked(Chunk::Size));
+            }
+            self.keep_alive = false;
+            return Ok(Framing::UntilClose);
+        }
+        let mut length: Option<u64> = None;
+        for value in head.all("content-length") {
+            for item in value.split(|&b| b == b',') {
+                let item = crate::spec::trim(item);
+                let n = std::str::from_utf8(item)
+                    .ok()
+                    .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| HeadError::Failed(malformed("invalid content-length")))?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(HeadError::Failed(malformed("conflicting content-length")));
+                }
+                length = Some(n);
+            }
+        }
+        Ok(match length {
+            Some(0) => Framing::Done,
+            Some(n) => Framing::Length(n),
+            None => {
+                self.keep_alive = false;
+                Framing::UntilClose
+            }
+        })
+    }
+
+    /// The next piece of the body, as a range of the connection's buffer ([`Conn::slice`]), at
+    /// most `room` bytes; `None` at its end.
+    pub(crate) async fn next(
+        &mut self,
+        framing: &mut Framing,
+        room: usize,
+    ) -> Result<Option<Range<usize>>, Failure> {
+        loop {
+            match framing {
+                Framing::Done => return Ok(None),
+                Framing::Length(left) => {
+                    if self.buffered() == 0 && self.fill().await.map_err(body_io)? == 0 {
+                        return Err(truncated());
+                    }
+                    let n = self.take(*left, room);
+                    *left -= n as u64;
+                    if *left == 0 {
+                        *framing = Framing::Done;
+                    }
+                    return Ok(Some(self.pos - n..self.pos));
+                }
+                Framing::UntilClose => {
+                    if self.buffered() == 0 && self.fill().await.map_err(body_io)? == 0 {
+                        *framing = Framing::Done;
+                        return Ok(None);
+                    }
+                    let n = self.take(u64::MAX, room);
+                    return Ok(Some(self.pos - n..self.pos));
+                }
+                Framing::Chunked(Chunk::Data(left)) => {
+                    if self.buffered() == 0 && self.fill().await.map_err(body_io)? == 0 {
+                        return Err(truncated());
+                    }
+                    let n = self.take(*left, room);
+                    *left -= n as u64;
+                    if *left == 0 {
+                        *framing = Framing::Chunked(Chunk::DataEnd);
+                    }
+                    return Ok(Some(self.pos - n..self.pos));
+                }
+                Framing::Chunked(state) => {
+                    let Some(line) = self.line() else {
+                        let limit = if matches!(state, Chunk::Trailers(_)) {
+                            MAX_TRAILERS
+                        } else {
+                            MAX_CHUNK_LINE
+                        };
+                        if self.buffered() > limit {
+                            return Err(malformed("chunk line too long"));
+                        }
+                        if self.fill().await.map_err(body_io)? == 0 {
+                            return Err(truncated());
+                        }
+                        continue;
+                    };
+                    let text = &self.buf[line];
+                    let next = match state {
+                        Chunk::Size => match chunk_size(text)? {
+                            0 => Chunk::Trailers(0),
+                            n => Chunk::Data(n),
+                        },
+                        Chunk::DataEnd if text.is_empty() => Chunk::Size,
+                        Chunk::DataEnd => return Err(malformed("chunk data longer than its size")),
+                        Chunk::Trailers(_) if text.is_empty() => {
+                            *framing = Framing::Done;
+                            continue;
+                        }
+                        Chunk::Trailers(seen) if *seen + text.len() > MAX_TRAILERS => {
+                            return Err(malformed("trailers too long"));
+                        }
+                        Chunk::Trailers(seen) => Chunk::Trailers(*seen + text.len()),
+                        Chunk::Data(_) => unreachable!("handled above"),
+                    };
+                    *state = next;
+                }
+            }
+        }
+    }
+
+    /// Bytes `range` of the buffer, as returned by [`Conn::next`].
+    pub(crate) fn slice(&self, range: Range<usize>) -> &[u8] {
+        &self.buf[range]
+    }
+
+    /// Read the next piece of the body into `sink`, at most `room` bytes (at least 1); returns
+    /// how many, 0 at the end. A body of known length (or one running to the close) goes from
+    /// the socket straight into the sink's buffer.
+    pub(crate) async fn read_into(
+        &mut self,
+        framing: &mut Framing,
+        room: usize,
+        sink: &Reporter,
+    ) -> Result<usize, Failure> {
+        let want = match framing {
+            Framing::Length(left) if self.buffered() == 0 => {
+                usize::try_from(*left).unwrap_or(usize::MAX).min(room)
+            }
+            Framing::UntilClose if self.buffered() == 0 => room,
+            _ => {
+                return Ok(match self.next(framing, room).await? {
+                    None => 0,
+                    Some(r) => {
+                        sink.append(&self.buf[r.clone()]);
+                        r.len()
+                    }
+                });
+            }
+        };
+        // The head's buffer is of no more use: the rest goes where it belongs.
+        self.buf = Vec::new();
+        self.pos = 0;
+        let io = &mut self.io;
+        let n = poll_fn(|cx| sink.fill_with(want, |rb| Pin::new(&mut *io).poll_read(cx, rb)))
+            .await
+            .map_err(body_io)?;
+        match framing {
+            Framing::Length(_) if n == 0 => Err(truncated()),
+            Framing::Length(left) => {
+                *left -= n as u64;
+                if *left == 0 {
+                    *framing = Framing::Done;
+                }
+                Ok(n)
+            }
+            _ if n == 0 => {
+                *framing = Framing::Done;
+                Ok(0)
+            }
+            _ => Ok(n),
+        }
+    }
+
+    /// Consume up to `left` (and `room`) buffered bytes; how many.
+    fn take(&mut self, left: u64, room: usize) -> usize {
+        let n = usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .min(room)
+            .min(self.buffered());
+        self.pos += n;
+        n
+    }
+
+    /// Consume one line (ending in LF, an optional CR before it) from the buffer; its range
+    /// without the line end, or `None` if no whole line is buffered.
+    fn line(&mut self) -> Option<Range<usize>> {
+        let at = self.buf[self.pos..].iter().position(|&b| b == b'\n')?;
+        let start = self.pos;
+        let mut end = start + at;
+        self.pos = end + 1;
+        if end > start && self.buf[end - 1] == b'\r' {
+            end -= 1;
+        }
+        Some(start..end)
+    }
+
+    /// The response was read to its end: the connection, ready for another request, unless the
+    /// response said it closes or the server sent more than it should have.
+    pub(crate) fn into_idle(mut self, framing: &Framing) -> Option<Conn> {
+        if !self.keep_alive || *framing != Framing::Done || self.buffered() > 0 {
+            return None;
+        }
+        self.buf = Vec::new();
+        self.pos = 0;
+        Some(self)
+    }
+}
+
+fn body_io(e: std::io::Error) -> Failure {
+    io_failure("transfer failed while receiving the body", e)
+}
+
+/// A header as TPT reports it: name lower-cased, value trimmed, a folded value's line breaks
+/// (and the blanks around them) turned into one space, as libcurl unfolds them.
+fn head_entry(h: &httparse::Header<'_>) -> (Vec<u8>, Vec<u8>) {
+    let mut value = Vec::with_capacity(h.value.len());
+    let mut folding = false;
+    for &b in crate::spec::trim(h.value) {
+        match b {
+            b'\r' | b'\n' => folding = true,
+            b' ' | b'\t' if folding => {}
+            _ => {
+                if folding {
+                    while value.last().is_some_and(|&c| c == b' ' || c == b'\t') {
+                        value.pop();
+                    }
+                    value.push(b' ');
+                    folding = false;
+                }
+                value.push(b);
+            }
+        }
+    }
+    (h.name.to_ascii_lowercase().into_bytes(), value)
+}
+
+/// The size in a chunk-size line (hex digits, then optional extensions after `;`).
+fn chunk_size(line: &[u8]) -> Result<u64, Failure> {
+    let digits = line
+        .split(|&b| b == b';')
+        .next()
+        .map(crate::spec::trim)
+        .unwrap_or_default();
+    if digits.is_empty() || digits.len() > 15 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Err(malformed("bad chunk size"));
+    }
+    let text = std::str::from_utf8(digits).map_err(malformed)?;
+    u64::from_str_radix(text, 16).map_err(malformed)
+}
+
+/// Is `name` an HTTP token (the characters a header name may hold)?
+pub(crate) fn is_token(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_sizes() {
+        assert_eq!(chunk_size(b"1a").ok(), Some(26));
+        assert_eq!(chunk_size(b"0").ok(), Some(0));
+        assert_eq!(chunk_size(b"FF;name=value").ok(), Some(255));
+        assert_eq!(chunk_size(b"10 ").ok(), Some(16));
+        assert!(chunk_size(b"").is_err());
+        assert!(chunk_size(b"-1").is_err());
+        assert!(chunk_size(b"0x10").is_err());
+        assert!(chunk_size(b"1234567890abcdef0").is_err());
+    }
+
+    #[test]
+    fn tokens() {
+        assert!(is_token(b"X-Custom_Name.1"));
+        assert!(!is_token(b""));
+        assert!(!is_token(b"bad name"));
+        assert!(!is_token(b"colon:"));
+        assert!(!is_token("é".as_bytes()));
+    }
+
+    #[test]
+    fn head_entries_are_reported_as_tpt_does() {
+        let h = httparse::Header {
+            name: "X-MiXed",
+            value: b" \ta\r\n b\t ",
+        };
+        assert_eq!(head_entry(&h), (b"x-mixed".to_vec(), b"a b".to_vec()));
+        let h = httparse::Header {
+            name: "X",
+            value: b"a \t\r\n\t b\r\n c",
+        };
+        assert_eq!(head_entry(&h).1, b"a b c".to_vec());
+    }
+
+    #[test]
+    fn tokens_in_lists() {
+        let head = Head {
+            status: 200,
+            headers: vec![
+                (b"connection".to_vec(), b"Upgrade, Close".to_vec()),
+                (b"x".to_vec(), b"1".to_vec()),
+            ],
+        };
+        assert!(head.has_token("connection", "close"));
+        assert!(!head.has_token("connection", "keep-alive"));
+        assert_eq!(head.get("x"), Some(&b"1"[..]));
+        assert_eq!(head.get("y"), None);
+    }
+}

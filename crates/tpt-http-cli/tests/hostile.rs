@@ -18,10 +18,10 @@ const HANG: Duration = Duration::from_secs(5);
 const SLACK: Duration = Duration::from_millis(1500);
 /// The bound for failures that need no timeout at all.
 const PROMPT: Duration = Duration::from_secs(2);
-/// The reason of every failure while reading a body (reset, truncation, bad chunking): hyper's
-/// error without its cause.
+/// A TLS body cut by a TCP close without close_notify.
 const NO_CLOSE_NOTIFY: &str =
     "transfer failed while receiving the body: connection closed without TLS close_notify";
+/// A body that ended (EOF) before its length or its last chunk.
 const TRUNCATED: &str = "connection closed before the body was complete";
 
 /// What a finished request gave.
@@ -391,7 +391,7 @@ fn one_mib_of_headers() {
     );
 }
 
-/// A complete head of 200 small header lines (hyper's limit is 100 headers).
+/// Heads of 2,000 and 5,000 small header lines.
 #[test]
 fn too_many_headers() {
     // Any number a head of bounded size can hold is read (libcurl has no count limit)...

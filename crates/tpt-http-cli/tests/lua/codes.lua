@@ -13,7 +13,8 @@ local function expect(url, code, what)
   T.eq(body, "", (what or url) .. ": body")
 end
 
-T.test("600: garbage status line", function() expect(E.GARBAGE .. "/", 600) end)
+-- libcurl refuses a reply without an HTTP/1.x status line as HTTP/0.9 (CURLE_UNSUPPORTED_PROTOCOL).
+T.test("601: a reply that is not HTTP (HTTP/0.9)", function() expect(E.GARBAGE .. "/", 601) end)
 T.test("600: empty reply", function() expect(E.EMPTY_REPLY .. "/", 600) end)
 T.test("600: truncated body", function() expect(E.TRUNCATED .. "/", 600) end)
 T.test("600: certificate for another host", function() expect(E.WRONG_HOST .. "/echo", 600) end)

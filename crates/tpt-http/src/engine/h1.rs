@@ -315,6 +315,23 @@ impl Conn {
                         max_headers *= 4;
                         continue;
                     }
+                    Err(httparse::Error::HeaderName) => {
+                        // TPT (libcurl) drops a header line without a colon and goes on.
+                        if let Some(line) = line_without_colon(&self.buf[self.pos..]) {
+                            seen += line.len();
+                            self.buf.drain(self.pos + line.start..self.pos + line.end);
+                            continue;
+                        }
+                        return Err(HeadError::Failed(malformed(httparse::Error::HeaderName)));
+                    }
+                    Err(httparse::Error::Version) => {
+                        // Not an HTTP/1.x status line: libcurl refuses it as HTTP/0.9, with
+                        // CURLE_UNSUPPORTED_PROTOCOL, which TPT reports as 601.
+                        return Err(HeadError::Failed(Failure::new(
+                            FailureKind::UnsupportedProtocol,
+                            "malformed response: not an HTTP/1.x status line (HTTP/0.9 is refused)",
+                        )));
+                    }
                     Err(e) => return Err(HeadError::Failed(malformed(e))),
                 }
                 if seen + self.buffered() > MAX_HEAD {
@@ -599,6 +616,24 @@ fn head_entry(h: &httparse::Header<'_>) -> (Vec<u8>, Vec<u8>) {
     (h.name.to_ascii_lowercase().into_bytes(), value)
 }
 
+/// The first header line of `head` (a response head, perhaps incomplete) that has no colon, with
+/// its line end; not the status line, not a folded continuation, only whole lines.
+fn line_without_colon(head: &[u8]) -> Option<Range<usize>> {
+    let mut start = head.iter().position(|&b| b == b'\n')? + 1;
+    while let Some(len) = head[start..].iter().position(|&b| b == b'\n') {
+        let line = &head[start..start + len];
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
+        if text.is_empty() {
+            return None; // the end of the head
+        }
+        if !text.contains(&b':') && !matches!(text[0], b' ' | b'\t') {
+            return Some(start..start + len + 1);
+        }
+        start += len + 1;
+    }
+    None
+}
+
 /// The size in a chunk-size line (hex digits, then optional extensions after `;`).
 fn chunk_size(line: &[u8]) -> Result<u64, Failure> {
     let digits = line
@@ -635,6 +670,24 @@ mod tests {
         assert!(chunk_size(b"-1").is_err());
         assert!(chunk_size(b"0x10").is_err());
         assert!(chunk_size(b"1234567890abcdef0").is_err());
+    }
+
+    #[test]
+    fn lines_without_a_colon() {
+        let head = b"HTTP/1.1 200 OK\r\nA: 1\r\nGarbage\r\nB: 2\r\n\r\n";
+        let r = line_without_colon(head).expect("found");
+        assert_eq!(&head[r], b"Garbage\r\n");
+        assert_eq!(
+            line_without_colon(b"HTTP/1.1 200 OK\nA: 1\n no colon, folded\n\n"),
+            None
+        );
+        assert_eq!(
+            line_without_colon(b"HTTP/1.1 200 OK\r\nA: 1\r\n\r\nbody line\n"),
+            None
+        );
+        assert_eq!(line_without_colon(b"HTTP/1.1 200 OK\r\nincomplete"), None);
+        let r = line_without_colon(b"HTTP/1.1 200 OK\nbare\nA: 1\n\n").expect("found");
+        assert_eq!(r, 16..21);
     }
 
     #[test]

@@ -203,6 +203,7 @@ impl Http {
             identity: RefCell::new(None),
             batch: Cell::new(false),
             pending: RefCell::new(Vec::new()),
+            flushes: Cell::new(0),
         });
         let for_lua = ctx.clone();
         // SAFETY: push_http_table pushes exactly one table and only raises Lua memory errors,

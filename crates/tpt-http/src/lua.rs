@@ -43,15 +43,17 @@ pub(crate) struct Ctx {
     /// When set, new transfers wait in `pending` until the host calls `Http::flush`.
     pub(crate) batch: Cell<bool>,
     pub(crate) pending: RefCell<Vec<Pending>>,
+    /// How many times `pending` was flushed: a request queued at flush count `n` has been
+    /// started once the count moved past `n`.
+    pub(crate) flushes: Cell<u64>,
 }
 
 impl Ctx {
     /// Start every request queued by batched starts.
     pub(crate) fn flush(&self) {
         let pending = std::mem::take(&mut *self.pending.borrow_mut());
-        for p in pending {
-            p.start();
-        }
+        self.flushes.set(self.flushes.get() + 1);
+        Pending::start_all(pending);
     }
 }
 
@@ -72,8 +74,8 @@ struct Request {
     failure: Option<String>,
     /// `cancel()` ended it.
     cancelled: bool,
-    /// Waiting in `Ctx::pending` for the host's flush.
-    queued: bool,
+    /// Queued in `Ctx::pending` at this flush count (see `Ctx::flushes`).
+    queued: Option<u64>,
     ctx: Rc<Ctx>,
 }
 
@@ -385,11 +387,11 @@ unsafe fn push_request(l: *mut ffi::lua_State, ctx: &Rc<Ctx>, spec: RequestSpec,
             .client
             .borrow()
             .prepare_limited(spec, Some(ctx.news.clone()), limit);
-        let mut queued = false;
+        let mut queued = None;
         if let Some(p) = pending {
             if ctx.batch.get() {
                 ctx.pending.borrow_mut().push(p);
-                queued = true;
+                queued = Some(ctx.flushes.get());
             } else {
                 p.start();
             }
@@ -452,8 +454,10 @@ unsafe fn request_arg<'a>(l: *mut ffi::lua_State) -> Option<&'a mut Request> {
     unsafe {
         let slot = ffi::luaL_checkudata(l, 1, REQUEST_META.as_ptr()) as *mut RequestSlot;
         let req = (*slot).as_mut()?;
-        if req.queued {
-            req.queued = false;
+        // Queued at flush count n: still waiting only if no flush happened since.
+        if let Some(n) = req.queued.take()
+            && req.ctx.flushes.get() == n
+        {
             req.ctx.flush();
         }
         Some(req)

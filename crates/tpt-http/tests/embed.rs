@@ -1,5 +1,5 @@
 //! The `http` API in a plain host: an mlua state with `tpt_http::install` and no runner, so no
-//! ticks (status is live, spec section 2) and no batched starts. Covers what a Lua script cannot
+//! ticks (status is live, spec section 2) and no batched starts unless a test turns them on. Covers what a Lua script cannot
 //! observe itself: garbage collection, dropping the state, connections on the server side, and
 //! response headers exactly as a raw server wrote them.
 
@@ -465,4 +465,29 @@ fn informational_response_headers_are_dropped() {
     assert_eq!(body, b"ok");
     assert_eq!(headers, pairs(&[("x-final", "1"), ("content-length", "2")]));
     assert_eq!(header(&headers, "link"), None);
+}
+
+/// Batched starts: a flush starts what was queued before it, and a request's first method call
+/// starts it only if no flush has yet. (A request already flushed once started every request
+/// queued after it on its first `status()`, a wake-up of the engine per request.)
+#[test]
+fn a_flushed_request_does_not_start_requests_queued_after_it() {
+    use tpt_http_testserver::{ScriptedServer, Step};
+    let server = ScriptedServer::start(vec![Step::Hold]);
+    let (lua, http) = host(config());
+    http.set_batch_starts(true);
+    let url = format!("{}/", server.base_url());
+    exec(&lua, &format!("a = http.get('{url}')"));
+    http.flush();
+    exec(&lua, &format!("b = http.get('{url}')"));
+    wait_until(&http, "a connected", Duration::from_secs(5), || {
+        server.connections() == 1
+    });
+    assert_eq!(eval::<String>(&lua, "return a:status()"), "running");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(server.connections(), 1, "a:status() started b");
+    assert_eq!(eval::<String>(&lua, "return b:status()"), "running");
+    wait_until(&http, "b connected", Duration::from_secs(5), || {
+        server.connections() == 2
+    });
 }

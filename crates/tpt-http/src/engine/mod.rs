@@ -154,6 +154,27 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// Hand a batch of transfers to the engine thread, waking it once: one task spawned from
+    /// this thread starts them all from the engine's own (where spawning wakes nothing).
+    pub fn start_all(batch: Vec<Pending>) {
+        let mut batch = batch;
+        match batch.len() {
+            0 => {}
+            1 => {
+                if let Some(p) = batch.pop() {
+                    p.start();
+                }
+            }
+            _ => {
+                runtime().spawn(async move {
+                    for p in batch {
+                        p.start();
+                    }
+                });
+            }
+        }
+    }
+
     /// Hand the transfer to the engine thread.
     pub fn start(self) {
         let (client, spec, reporter, limit) = (self.client, self.spec, self.reporter, self.limit);

@@ -1,6 +1,6 @@
 //! The `http` API in a plain host: an mlua state with `tpt_http::install` and no runner, so no
-//! ticks (status is live, spec section 2) and no batched starts unless a test turns them on. Covers what a Lua script cannot
-//! observe itself: garbage collection, dropping the state, connections on the server side, and
+//! ticks (status is live, spec section 2) and no batched starts unless a test turns them on.
+//! Covers what a Lua script cannot observe itself: garbage collection, dropping the state, connections on the server side, and
 //! response headers exactly as a raw server wrote them.
 
 use std::time::{Duration, Instant};

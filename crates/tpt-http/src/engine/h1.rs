@@ -659,6 +659,7 @@ pub(crate) fn is_token(name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn chunk_sizes() {
@@ -726,5 +727,175 @@ mod tests {
         assert!(!head.has_token("connection", "keep-alive"));
         assert_eq!(head.get("x"), Some(&b"1"[..]));
         assert_eq!(head.get("y"), None);
+    }
+
+    /// A small, seeded generator (xorshift), so a failure names its case and replays.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    /// A valid response carrying `body`, framed at random (length, chunked with extensions
+    /// and trailers, or until close), with random headers, name case, folded lines and
+    /// interim 1xx heads before it.
+    fn valid_response(rng: &mut Rng, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for _ in 0..rng.below(3) {
+            out.extend_from_slice(b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n");
+        }
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        for i in 0..rng.below(12) {
+            let name = if rng.below(2) == 0 {
+                format!("X-H{i}")
+            } else {
+                format!("x-h{i}")
+            };
+            out.extend_from_slice(format!("{name}: v{}\r\n", rng.below(1000)).as_bytes());
+            if rng.below(8) == 0 {
+                out.extend_from_slice(b" folded\r\n");
+            }
+        }
+        match rng.below(3) {
+            0 => {
+                out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+                out.extend_from_slice(body);
+            }
+            1 => {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                let mut rest = body;
+                while !rest.is_empty() {
+                    let n = (1 + rng.below(700) as usize).min(rest.len());
+                    let ext = if rng.below(4) == 0 { ";a=b" } else { "" };
+                    out.extend_from_slice(format!("{n:x}{ext}\r\n").as_bytes());
+                    out.extend_from_slice(&rest[..n]);
+                    out.extend_from_slice(b"\r\n");
+                    rest = &rest[n..];
+                }
+                out.extend_from_slice(b"0\r\n");
+                if rng.below(3) == 0 {
+                    out.extend_from_slice(b"X-Trailer: t\r\n");
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            _ => {
+                out.extend_from_slice(b"Connection: close\r\n\r\n");
+                out.extend_from_slice(body);
+            }
+        }
+        out
+    }
+
+    /// Serve `response` once on a loopback socket (after reading the request head), then close;
+    /// fetch it with a [`Conn`]: the status and the body, or the failure.
+    fn exchange(response: Vec<u8>, rt: &tokio::runtime::Runtime) -> Result<(u16, Vec<u8>), String> {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = s.write_all(&response);
+        });
+        let fetch = async {
+            let pool = super::super::pool::Pool::new(1);
+            let origin = super::super::connect::Origin {
+                https: false,
+                host: "127.0.0.1".into(),
+                port: addr.port(),
+            };
+            let super::super::pool::Checkout::Open(slot) = pool.checkout(&origin).await else {
+                return Err("no slot".to_string());
+            };
+            let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+            let mut conn = Conn::new(Stream::Plain(tcp), Activity::new(), slot);
+            conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), b"")
+                .await
+                .map_err(|e| e.to_string())?;
+            let (head, mut framing) = conn
+                .read_head(false)
+                .await
+                .map_err(|e| e.into_failure().reason().to_string())?;
+            let (reporter, watcher) = crate::state::pair(None);
+            loop {
+                let n = conn
+                    .read_into(&mut framing, usize::MAX, &reporter)
+                    .await
+                    .map_err(|f| f.reason().to_string())?;
+                if n == 0 {
+                    break;
+                }
+            }
+            Ok((head.status, watcher.read()))
+        };
+        let got = rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), fetch).await })
+            .expect("the exchange hung");
+        server.join().expect("server thread");
+        got
+    }
+
+    /// Cases per run (TPT_HTTP_H1_CASES overrides, for a long search).
+    fn cases() -> u64 {
+        std::env::var("TPT_HTTP_H1_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000)
+    }
+
+    /// Random valid responses arrive whole; the same responses with random bytes flipped,
+    /// inserted or cut either arrive or fail with a reason, and never panic or hang.
+    #[test]
+    fn random_responses_arrive_whole_or_fail_cleanly() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for case in 0..cases() {
+            let body_len = rng.below(4000) as usize;
+            let body = rng.bytes(body_len);
+            let response = valid_response(&mut rng, &body);
+            assert_eq!(
+                exchange(response.clone(), &rt),
+                Ok((200, body.clone())),
+                "case {case}: {:?}",
+                String::from_utf8_lossy(&response[..response.len().min(300)])
+            );
+            let mut mutated = response;
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(mutated.len() as u64) as usize;
+                match rng.below(4) {
+                    0 => mutated[at] = rng.next() as u8,
+                    1 => mutated.insert(at, b"\r\n:; 0aZ"[rng.below(8) as usize]),
+                    2 => mutated.truncate(at),
+                    _ => {
+                        mutated.remove(at);
+                    }
+                }
+                if mutated.is_empty() {
+                    break;
+                }
+            }
+            match exchange(mutated, &rt) {
+                Ok((status, got)) => assert!((100..1000).contains(&status) && got.len() <= 2 * body_len + 64),
+                Err(reason) => assert!(!reason.is_empty(), "case {case}: empty reason"),
+            }
+        }
     }
 }

@@ -153,6 +153,9 @@ pub struct Pending {
     limit: Option<Arc<tokio::sync::Semaphore>>,
 }
 
+/// [`Pending::start_all`] starts this many transfers, then lets them run before it goes on.
+const START_SLICE: usize = 16;
+
 impl Pending {
     /// Hand a batch of transfers to the engine thread, waking it once: one task spawned from
     /// this thread starts them all from the engine's own (where spawning wakes nothing).
@@ -167,8 +170,14 @@ impl Pending {
             }
             _ => {
                 runtime().spawn(async move {
-                    for p in batch {
+                    for (i, p) in batch.into_iter().enumerate() {
                         p.start();
+                        if i % START_SLICE == START_SLICE - 1 {
+                            // Let the transfers just started take their first steps before
+                            // more start: 10,000 connections opening at once would each hold
+                            // their opening state (a few KiB) at the same time.
+                            tokio::task::yield_now().await;
+                        }
                     }
                 });
             }

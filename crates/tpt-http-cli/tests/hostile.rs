@@ -1244,6 +1244,21 @@ fn status_of_four_digits() {
     );
 }
 
+/// A status under 100 (three digits, so a parser may take it) is no HTTP status (found by the
+/// `h1_response` fuzz target).
+#[test]
+fn status_under_100() {
+    let server = ScriptedServer::start(vec![send(b"HTTP/1.1 002 OK\r\nContent-Length: 0\r\n\r\n")]);
+    let got = fetch(policy(), &url(&server));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("malformed response: invalid response status"),
+        PROMPT,
+    );
+}
+
 /// A 101 nobody asked for is taken as the final response, without a body (what follows it is
 /// not read), as libcurl does; the held connection does not make it hang.
 #[test]

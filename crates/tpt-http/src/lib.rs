@@ -19,6 +19,8 @@ pub mod auth;
 pub mod config;
 mod engine;
 pub mod failure;
+#[cfg(feature = "fuzzing")]
+pub use engine::fuzzing;
 mod lua;
 pub mod policy;
 pub mod spec;

@@ -41,6 +41,36 @@ const COALESCE_BODY: usize = 16 * 1024;
 pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// Bytes in memory, for fuzzing.
+    #[cfg(feature = "fuzzing")]
+    Mem(MemStream),
+}
+
+/// An answer held in memory, read in pieces of varying size (set by `split`); writes vanish.
+#[cfg(feature = "fuzzing")]
+pub(crate) struct MemStream {
+    data: Vec<u8>,
+    pos: usize,
+    split: u8,
+}
+
+#[cfg(feature = "fuzzing")]
+impl MemStream {
+    pub(crate) fn new(data: Vec<u8>, split: u8) -> MemStream {
+        MemStream { data, pos: 0, split }
+    }
+
+    fn read(&mut self, buf: &mut ReadBuf<'_>) {
+        let piece = if self.split == 0 {
+            usize::MAX
+        } else {
+            self.split = self.split.rotate_left(3) ^ 0x5a;
+            1 + usize::from(self.split & 0x7f) * 7
+        };
+        let n = piece.min(buf.remaining()).min(self.data.len() - self.pos);
+        buf.put_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+    }
 }
 
 impl AsyncRead for Stream {
@@ -52,6 +82,11 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            #[cfg(feature = "fuzzing")]
+            Stream::Mem(m) => {
+                m.read(buf);
+                Poll::Ready(Ok(()))
+            }
         }
     }
 }
@@ -61,6 +96,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, data),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
+            #[cfg(feature = "fuzzing")]
+            Stream::Mem(_) => Poll::Ready(Ok(data.len())),
         }
     }
 
@@ -68,6 +105,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            #[cfg(feature = "fuzzing")]
+            Stream::Mem(_) => Poll::Ready(Ok(())),
         }
     }
 
@@ -75,6 +114,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            #[cfg(feature = "fuzzing")]
+            Stream::Mem(_) => Poll::Ready(Ok(())),
         }
     }
 }
@@ -211,6 +252,8 @@ impl Conn {
         let tcp = match self.io.get_ref() {
             Stream::Plain(tcp) => tcp,
             Stream::Tls(tls) => tls.get_ref().0,
+            #[cfg(feature = "fuzzing")]
+            Stream::Mem(_) => return true,
         };
         let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
         match socket2::SockRef::from(tcp).peek(&mut byte) {
@@ -296,7 +339,14 @@ impl Conn {
                     .parse_response(&mut parsed, &self.buf[self.pos..]);
                 match result {
                     Ok(httparse::Status::Complete(len)) => {
+                        if seen + len > MAX_HEAD {
+                            // However the bytes arrived: a head this long is refused whole.
+                            return Err(HeadError::Failed(too_long_head()));
+                        }
                         let status = parsed.code.unwrap_or(0);
+                        if status < 100 {
+                            return Err(HeadError::Failed(malformed("invalid response status")));
+                        }
                         let version = parsed.version.unwrap_or(1);
                         let head = Head {
                             status,
@@ -315,15 +365,19 @@ impl Conn {
                         max_headers *= 4;
                         continue;
                     }
-                    Err(httparse::Error::HeaderName) => {
+                    Err(httparse::Error::HeaderName) => match line_without_colon(&self.buf[self.pos..]) {
                         // TPT (libcurl) drops a header line without a colon and goes on.
-                        if let Some(line) = line_without_colon(&self.buf[self.pos..]) {
+                        Colonless::Drop(line) => {
                             seen += line.len();
                             self.buf.drain(self.pos + line.start..self.pos + line.end);
                             continue;
                         }
-                        return Err(HeadError::Failed(malformed(httparse::Error::HeaderName)));
-                    }
+                        // The line at fault is not whole yet: it may still prove colon-less.
+                        Colonless::NeedMore => {}
+                        Colonless::None => {
+                            return Err(HeadError::Failed(malformed(httparse::Error::HeaderName)));
+                        }
+                    },
                     Err(httparse::Error::Version) => {
                         // Not an HTTP/1.x status line: libcurl refuses it as HTTP/0.9, with
                         // CURLE_UNSUPPORTED_PROTOCOL, which TPT reports as 601.
@@ -335,9 +389,7 @@ impl Conn {
                     Err(e) => return Err(HeadError::Failed(malformed(e))),
                 }
                 if seen + self.buffered() > MAX_HEAD {
-                    return Err(HeadError::Failed(malformed(format!(
-                        "head longer than {MAX_HEAD} bytes"
-                    ))));
+                    return Err(HeadError::Failed(too_long_head()));
                 }
             }
             let answered = seen + self.buffered() > 0;
@@ -616,22 +668,44 @@ fn head_entry(h: &httparse::Header<'_>) -> (Vec<u8>, Vec<u8>) {
     (h.name.to_ascii_lowercase().into_bytes(), value)
 }
 
-/// The first header line of `head` (a response head, perhaps incomplete) that has no colon, with
-/// its line end; not the status line, not a folded continuation, only whole lines.
-fn line_without_colon(head: &[u8]) -> Option<Range<usize>> {
-    let mut start = head.iter().position(|&b| b == b'\n')? + 1;
+/// What [`line_without_colon`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Colonless {
+    /// This header line (with its line end) has no colon: drop it.
+    Drop(Range<usize>),
+    /// Every whole line has a colon, and the unfinished last one none yet: read more.
+    NeedMore,
+    /// No header line lacks a colon.
+    None,
+}
+
+/// The first header line of `head` (a response head, perhaps incomplete) that has no colon;
+/// not the status line, not a folded continuation.
+fn line_without_colon(head: &[u8]) -> Colonless {
+    let Some(first) = head.iter().position(|&b| b == b'\n') else {
+        return Colonless::NeedMore;
+    };
+    let mut start = first + 1;
     while let Some(len) = head[start..].iter().position(|&b| b == b'\n') {
         let line = &head[start..start + len];
         let text = line.strip_suffix(b"\r").unwrap_or(line);
         if text.is_empty() {
-            return None; // the end of the head
+            return Colonless::None; // the end of the head
         }
         if !text.contains(&b':') && !matches!(text[0], b' ' | b'\t') {
-            return Some(start..start + len + 1);
+            return Colonless::Drop(start..start + len + 1);
         }
         start += len + 1;
     }
-    None
+    if head[start..].contains(&b':') {
+        Colonless::None
+    } else {
+        Colonless::NeedMore
+    }
+}
+
+fn too_long_head() -> Failure {
+    malformed(format!("head longer than {MAX_HEAD} bytes"))
 }
 
 /// The size in a chunk-size line (hex digits, then optional extensions after `;`).
@@ -676,19 +750,26 @@ mod tests {
     #[test]
     fn lines_without_a_colon() {
         let head = b"HTTP/1.1 200 OK\r\nA: 1\r\nGarbage\r\nB: 2\r\n\r\n";
-        let r = line_without_colon(head).expect("found");
+        let Colonless::Drop(r) = line_without_colon(head) else {
+            panic!("not found")
+        };
         assert_eq!(&head[r], b"Garbage\r\n");
+        let folded = b"HTTP/1.1 200 OK\nA: 1\n no colon, folded\n\n";
+        assert_eq!(line_without_colon(folded), Colonless::None);
+        let after_head = b"HTTP/1.1 200 OK\r\nA: 1\r\n\r\nbody line\n";
+        assert_eq!(line_without_colon(after_head), Colonless::None);
         assert_eq!(
-            line_without_colon(b"HTTP/1.1 200 OK\nA: 1\n no colon, folded\n\n"),
-            None
+            line_without_colon(b"HTTP/1.1 200 OK\r\nincomplete"),
+            Colonless::NeedMore
         );
         assert_eq!(
-            line_without_colon(b"HTTP/1.1 200 OK\r\nA: 1\r\n\r\nbody line\n"),
-            None
+            line_without_colon(b"HTTP/1.1 200 OK\r\nBad Name: v"),
+            Colonless::None
         );
-        assert_eq!(line_without_colon(b"HTTP/1.1 200 OK\r\nincomplete"), None);
-        let r = line_without_colon(b"HTTP/1.1 200 OK\nbare\nA: 1\n\n").expect("found");
-        assert_eq!(r, 16..21);
+        assert_eq!(
+            line_without_colon(b"HTTP/1.1 200 OK\nbare\nA: 1\n\n"),
+            Colonless::Drop(16..21)
+        );
     }
 
     #[test]

@@ -11,6 +11,46 @@ mod h1;
 mod pool;
 mod transfer;
 
+/// Entry points for `fuzz/` (feature `fuzzing`): engine parts run on untrusted bytes in memory.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    /// Read `answer` as a server's whole answer to a GET (or a HEAD), delivered in one piece
+    /// when `split` is 0, else in pieces whose sizes follow `split`: the status and body, or
+    /// the failure's reason.
+    pub fn h1_response(answer: &[u8], head: bool, split: u8) -> Result<(u16, Vec<u8>), String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let pool = super::pool::Pool::new(1);
+            let origin = super::connect::Origin {
+                https: false,
+                host: "fuzz".into(),
+                port: 80,
+            };
+            let super::pool::Checkout::Open(slot) = pool.checkout(&origin).await else {
+                return Err("no slot".to_string());
+            };
+            let stream = super::h1::Stream::Mem(super::h1::MemStream::new(answer.to_vec(), split));
+            let head_request = head;
+            let mut conn = super::h1::Conn::new(stream, super::activity::Activity::new(), slot);
+            let (head, mut framing) = conn
+                .read_head(head_request)
+                .await
+                .map_err(|e| e.into_failure().reason().to_string())?;
+            let (reporter, watcher) = crate::state::pair(None);
+            while conn
+                .read_into(&mut framing, usize::MAX, &reporter)
+                .await
+                .map_err(|f| f.reason().to_string())?
+                > 0
+            {}
+            Ok((head.status, watcher.read()))
+        })
+    }
+}
+
 use crate::Error;
 use crate::config::Config;
 use crate::failure::{Failure, FailureKind};

@@ -239,7 +239,12 @@ fn content_length_shorter_than_body() {
         let got = get(&client, &url(&server));
         expect(&got, 200, b"hello", None, PROMPT);
         if late {
-            std::thread::sleep(ms(100));
+            // Read head, first response, pause, extra bytes: four steps done.
+            let deadline = Instant::now() + PROMPT;
+            while server.steps_done() < 4 {
+                assert!(Instant::now() < deadline, "the server never sent the extra bytes");
+                std::thread::sleep(ms(2));
+            }
         }
         let second = get(&client, &url(&server));
         expect(&second, 200, b"hello", None, PROMPT);

@@ -124,6 +124,8 @@ impl Script {
 #[derive(Default)]
 struct Record {
     connections: AtomicUsize,
+    /// Steps finished, over all connections (the implicit head read counts).
+    steps: AtomicUsize,
     heads: Mutex<Vec<Vec<u8>>>,
 }
 
@@ -192,6 +194,12 @@ impl ScriptedServer {
     /// Number of TCP connections accepted so far (counted before any TLS handshake).
     pub fn connections(&self) -> usize {
         self.record.connections.load(Ordering::SeqCst)
+    }
+
+    /// Steps finished so far, over all connections, the implicit first head read included:
+    /// lets a test wait for a script to reach a point instead of sleeping.
+    pub fn steps_done(&self) -> usize {
+        self.record.steps.load(Ordering::SeqCst)
     }
 
     /// The request heads read so far (by [`Step::ReadHead`] or the implicit first read), in
@@ -274,6 +282,7 @@ where
             Step::Drop => return,
             Step::Hold => std::future::pending::<()>().await,
         }
+        record.steps.fetch_add(1, Ordering::SeqCst);
     }
     close(&mut io).await;
 }

@@ -125,6 +125,11 @@ impl Http {
         self.ctx.news.in_flight()
     }
 
+    /// Requests waiting for [`Http::flush`] under batched starts ([`Http::set_batch_starts`]).
+    pub fn queued(&self) -> usize {
+        self.ctx.pending.borrow().len()
+    }
+
     /// The client (and policy) this state's requests use.
     pub fn client(&self) -> Client {
         self.ctx.client.borrow().clone()

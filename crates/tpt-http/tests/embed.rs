@@ -483,10 +483,11 @@ fn a_flushed_request_does_not_start_requests_queued_after_it() {
     wait_until(&http, "a connected", Duration::from_secs(5), || {
         server.connections() == 1
     });
+    assert_eq!(http.queued(), 1, "b waits for a flush");
     assert_eq!(eval::<String>(&lua, "return a:status()"), "running");
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(server.connections(), 1, "a:status() started b");
+    assert_eq!(http.queued(), 1, "a:status() started b");
     assert_eq!(eval::<String>(&lua, "return b:status()"), "running");
+    assert_eq!(http.queued(), 0, "b's own call starts it");
     wait_until(&http, "b connected", Duration::from_secs(5), || {
         server.connections() == 2
     });

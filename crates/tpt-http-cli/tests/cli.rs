@@ -1,26 +1,13 @@
 //! The `tpt-http` binary as a user runs it: exit codes, error output, flags, `--trace`, the demo.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{script, text};
 use std::process::{Command, Output};
 use tpt_http_testserver::Server;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tpt-http"))
-}
-
-fn script(name: &str, source: &str) -> PathBuf {
-    // Each call gets its own directory: tests run in parallel and several reuse a name.
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("tpt-http-cli-{}-{call}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, source).expect("write script");
-    path
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn run(args: &[&str]) -> Output {

@@ -3,7 +3,9 @@
 //! failure codes (608, 607, 600), the proxy environment variables (only ever set on child
 //! processes, never on this one) and `tpt-http run --proxy`.
 
-use std::path::PathBuf;
+mod common;
+
+use common::{script, text};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -57,10 +59,6 @@ fn config(ca: Option<&TestCa>, proxy: Option<String>) -> Config {
 /// The test server's `/bytes/N` pattern.
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Asserts a failed outcome: status `code`, failure of `kind`, no body.
@@ -429,17 +427,6 @@ fn all_proxy_is_the_fallback_and_upper_case_http_proxy_is_ignored() {
 }
 
 // --- The command line. ---
-
-fn script(name: &str, source: &str) -> PathBuf {
-    // Each call gets its own directory: tests run in parallel and several reuse a name.
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("tpt-http-cli-proxy-{}-{call}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, source).expect("write script");
-    path
-}
 
 /// Fetches `arg[1]` and prints the status code and the body.
 const FETCH: &str = "local req = http.get(arg[1])\n\

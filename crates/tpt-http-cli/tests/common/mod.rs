@@ -1,5 +1,6 @@
 //! Shared harness of the Lua behaviour suites: starts the loopback servers and runs
-//! `tests/lua/NAME.lua` through the real runner.
+//! `tests/lua/NAME.lua` through the real runner. Also the small helpers of the suites that run
+//! the `tpt-http` binary itself (`cli.rs`, `proxy.rs`).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -103,4 +104,21 @@ pub fn run_plain(name: &str, extra: &[String], config: Config) -> i32 {
     let path = lua_dir().join(format!("{name}.lua"));
     runner::run_file(&path.display().to_string(), &args, &opts)
         .unwrap_or_else(|e| panic!("{name}.lua failed: {e}"))
+}
+
+/// Write `source` to a file named `name` in a directory of its own (tests run in parallel, and
+/// several write files of the same name) and return its path.
+pub fn script(name: &str, source: &str) -> PathBuf {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tpt-http-cli-{}-{call}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, source).expect("write script");
+    path
+}
+
+/// A process's output as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }

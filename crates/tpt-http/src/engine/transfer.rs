@@ -280,7 +280,6 @@ async fn read_body(
 ) -> Result<Option<h1::Conn>, Failure> {
     let max = client.config.max_response_bytes;
     let idle = client.config.idle_timeout;
-    let too_large = |n: u64| Failure::new(FailureKind::TooLarge, format!("response larger than {n} bytes"));
     if let Some(max) = max.filter(|&m| total > 0 && total as u64 > m) {
         return Err(too_large(max));
     }
@@ -300,13 +299,7 @@ async fn read_body(
                             }
                             reporter.append(&data);
                         }
-                        Some(d) => {
-                            let out = d.write(&data)?;
-                            if let Some(f) = over(d.decoded) {
-                                return Err(f);
-                            }
-                            reporter.append_decoded(&out, data.len());
-                        }
+                        Some(d) => d.feed(&data, reporter, max)?,
                     }
                 }
             }
@@ -334,12 +327,7 @@ async fn read_body(
                         let next =
                             activity::watch(idle, activity, conn.next(&mut framing, usize::MAX)).await??;
                         let Some(range) = next else { break };
-                        let wire = range.len();
-                        let out = d.write(conn.slice(range))?;
-                        if let Some(f) = over(d.decoded) {
-                            return Err(f);
-                        }
-                        reporter.append_decoded(&out, wire);
+                        d.feed(conn.slice(range), reporter, max)?;
                     }
                 }
             }
@@ -354,6 +342,10 @@ async fn read_body(
         reporter.append_decoded(&rest, 0);
     }
     Ok(idle_conn)
+}
+
+fn too_large(max: u64) -> Failure {
+    Failure::new(FailureKind::TooLarge, format!("response larger than {max} bytes"))
 }
 
 /// Decodes a gzip or deflate body as it arrives (for the `compressed` option).
@@ -399,6 +391,16 @@ impl Decoder {
         };
         self.decoded += out.len() as u64;
         Ok(out)
+    }
+
+    /// Decode `wire` bytes into the body; fails once the decoded size passes `max`.
+    fn feed(&mut self, wire: &[u8], reporter: &Reporter, max: Option<u64>) -> Result<(), Failure> {
+        let out = self.write(wire)?;
+        if let Some(max) = max.filter(|&m| self.decoded > m) {
+            return Err(too_large(max));
+        }
+        reporter.append_decoded(&out, wire.len());
+        Ok(())
     }
 
     /// The end of the body: the last decoded bytes and the decoded total.

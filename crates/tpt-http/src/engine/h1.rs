@@ -484,15 +484,11 @@ impl Conn {
             match framing {
                 Framing::Done => return Ok(None),
                 Framing::Length(left) => {
-                    if self.buffered() == 0 && self.fill().await.map_err(body_io)? == 0 {
-                        return Err(truncated());
-                    }
-                    let n = self.take(*left, room);
-                    *left -= n as u64;
-                    if *left == 0 {
+                    let (range, all) = self.take_owed(left, room).await?;
+                    if all {
                         *framing = Framing::Done;
                     }
-                    return Ok(Some(self.pos - n..self.pos));
+                    return Ok(Some(range));
                 }
                 Framing::UntilClose => {
                     if self.buffered() == 0 && self.fill().await.map_err(body_io)? == 0 {
@@ -503,15 +499,11 @@ impl Conn {
                     return Ok(Some(self.pos - n..self.pos));
                 }
                 Framing::Chunked(Chunk::Data(left)) => {
-                    if self.buffered() == 0 && self.fill().await.map_err(body_io)? == 0 {
-                        return Err(truncated());
-                    }
-                    let n = self.take(*left, room);
-                    *left -= n as u64;
-                    if *left == 0 {
+                    let (range, all) = self.take_owed(left, room).await?;
+                    if all {
                         *framing = Framing::Chunked(Chunk::DataEnd);
                     }
-                    return Ok(Some(self.pos - n..self.pos));
+                    return Ok(Some(range));
                 }
                 Framing::Chunked(state) => {
                     let Some(line) = self.line() else {
@@ -603,6 +595,18 @@ impl Conn {
             }
             _ => Ok(n),
         }
+    }
+
+    /// Up to `room` of the `left` bytes still owed (a length, or a chunk's data), reading if
+    /// none is buffered; the end of the stream before them is a truncation. Returns their range
+    /// and whether they were the last owed.
+    async fn take_owed(&mut self, left: &mut u64, room: usize) -> Result<(Range<usize>, bool), Failure> {
+        if self.buffered() == 0 && self.fill().await.map_err(body_io)? == 0 {
+            return Err(truncated());
+        }
+        let n = self.take(*left, room);
+        *left -= n as u64;
+        Ok((self.pos - n..self.pos, *left == 0))
     }
 
     /// Consume up to `left` (and `room`) buffered bytes; how many.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::runtime::{Background, accept_backoff};
+use crate::runtime::{Background, accept};
 
 /// Longest request head the proxy reads; a longer one is answered with 400.
 const MAX_HEAD: usize = 64 * 1024;
@@ -76,13 +76,7 @@ impl ProxyServer {
         let loop_shared = Arc::clone(&shared);
         let background = Background::start("tpt-http-proxy", move |listener| async move {
             loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, _peer)) => stream,
-                    Err(_) => {
-                        accept_backoff().await;
-                        continue;
-                    }
-                };
+                let stream = accept(&listener).await;
                 tokio::spawn(serve(stream, Arc::clone(&loop_shared), refuse));
             }
         });

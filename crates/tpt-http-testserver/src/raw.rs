@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::runtime::{Background, accept_backoff};
+use crate::runtime::{Background, accept};
 
 /// Longest request head [`RawServer::start`] reads before answering anyway.
 const MAX_HEAD: usize = 64 * 1024;
@@ -36,13 +36,7 @@ impl RawServer {
         let response: Arc<[u8]> = response.into();
         let background = Background::start("tpt-http-rawserver", move |listener| async move {
             loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, _peer)) => stream,
-                    Err(_) => {
-                        accept_backoff().await;
-                        continue;
-                    }
-                };
+                let stream = accept(&listener).await;
                 tokio::spawn(answer(stream, Arc::clone(&response), hold_open));
             }
         });
@@ -55,10 +49,7 @@ impl RawServer {
         let background = Background::start("tpt-http-rawserver", |listener| async move {
             let mut held = Vec::new();
             loop {
-                match listener.accept().await {
-                    Ok((stream, _peer)) => held.push(stream),
-                    Err(_) => accept_backoff().await,
-                }
+                held.push(accept(&listener).await);
             }
         });
         RawServer { background }

@@ -74,8 +74,13 @@ impl Drop for Background {
     }
 }
 
-/// Sleeps a little after a failed `accept` (e.g. out of file descriptors) so
-/// the accept loop does not spin.
-pub(crate) async fn accept_backoff() {
-    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+/// The next connection on `listener`. A failed `accept` (e.g. out of file
+/// descriptors) is retried after a short sleep, so an accept loop does not spin.
+pub(crate) async fn accept(listener: &tokio::net::TcpListener) -> tokio::net::TcpStream {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => return stream,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    }
 }

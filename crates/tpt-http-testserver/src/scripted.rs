@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use crate::runtime::{Background, accept_backoff};
+use crate::runtime::{Background, accept};
 
 /// Longest request head [`Step::ReadHead`] reads before going on anyway.
 const MAX_HEAD: usize = 64 * 1024;
@@ -157,13 +157,7 @@ impl ScriptedServer {
         let script = Arc::new(script);
         let background = Background::start("tpt-http-scripted", move |listener| async move {
             loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, _peer)) => stream,
-                    Err(_) => {
-                        accept_backoff().await;
-                        continue;
-                    }
-                };
+                let stream = accept(&listener).await;
                 loop_record.connections.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(serve(stream, Arc::clone(&script), Arc::clone(&loop_record)));
             }

@@ -15,7 +15,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::TestCa;
 use crate::routes;
-use crate::runtime::{Background, accept_backoff};
+use crate::runtime::{Background, accept};
 
 /// State shared between a [`Server`] handle and its connections.
 pub(crate) struct Shared {
@@ -226,13 +226,7 @@ pub(crate) fn tls_acceptor(
 
 async fn accept_loop(listener: tokio::net::TcpListener, mode: Mode, shared: Arc<Shared>) {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _peer)) => stream,
-            Err(_) => {
-                accept_backoff().await;
-                continue;
-            }
-        };
+        let stream = accept(&listener).await;
         shared.connections.fetch_add(1, Ordering::SeqCst);
         let _ = stream.set_nodelay(true);
         let mode = mode.clone();

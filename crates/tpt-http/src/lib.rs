@@ -28,12 +28,11 @@ pub mod state;
 
 pub use auth::{AuthUser, IdentityProvider};
 pub use config::{Config, TraceRecord, TraceSink};
-pub use engine::{Client, Pending};
+pub use engine::{Client, InFlightLimit, Pending};
 pub use failure::{Failure, FailureKind};
 pub use mlua;
 pub use state::News;
 
-use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -144,7 +143,7 @@ impl Http {
             return Err(Error::config("the policy cannot change after the first request"));
         }
         self.ctx.gating.set(client.config().tick_gating);
-        *self.ctx.limit.borrow_mut() = in_flight_limit(&client);
+        *self.ctx.limit.borrow_mut() = InFlightLimit::of(client.config());
         *self.ctx.client.borrow_mut() = client;
         Ok(())
     }
@@ -167,6 +166,14 @@ impl Http {
     pub fn waiting(&self, lua: &mlua::Lua) -> Result<usize, Error> {
         let resume: mlua::Function = lua.named_registry_value(RESUME_KEY)?;
         Ok(resume.call(true)?)
+    }
+
+    /// Mark whether the host is running Lua outside an interface event. TPT v100 refuses every
+    /// `http` function and request method (all but `__gc`) from simulation callbacks with the
+    /// Lua error `this functionality is restricted to interface events`; a TPT-like host sets
+    /// this to `true` around such callbacks and back to `false` after. Default: `false`.
+    pub fn set_outside_interface_event(&self, outside: bool) {
+        self.ctx.restricted.set(outside);
     }
 
     /// Turn TPT's tick gating on or off (initially [`Config::tick_gating`]).
@@ -200,18 +207,7 @@ impl Http {
     /// # Errors
     /// The Lua state ran out of memory.
     pub fn create(lua: &mlua::Lua, client: Client) -> Result<(mlua::Table, Http), Error> {
-        let ctx = Rc::new(lua::Ctx {
-            gating: Cell::new(client.config().tick_gating),
-            used: Cell::new(false),
-            limit: RefCell::new(in_flight_limit(&client)),
-            client: RefCell::new(client),
-            news: News::new(),
-            tick: Cell::new(0),
-            identity: RefCell::new(None),
-            batch: Cell::new(false),
-            pending: RefCell::new(Vec::new()),
-            flushes: Cell::new(0),
-        });
+        let ctx = Rc::new(lua::Ctx::new(client));
         let for_lua = ctx.clone();
         // SAFETY: push_http_table pushes exactly one table and only raises Lua memory errors,
         // which exec_raw catches.
@@ -219,13 +215,6 @@ impl Http {
         install_extensions(lua)?;
         Ok((table, Http { ctx }))
     }
-}
-
-fn in_flight_limit(client: &Client) -> Option<Arc<tokio::sync::Semaphore>> {
-    client
-        .config()
-        .max_in_flight
-        .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))))
 }
 
 /// The Lua side of the extensions (`read`, `error`, `wait`): see [`install_extensions`].
@@ -285,9 +274,13 @@ fn install_extensions(lua: &mlua::Lua) -> Result<(), Error> {
     if index.metatable().is_some() {
         return Ok(());
     }
-    // SAFETY: both are C functions of this crate following the binding's unwinding rule.
+    // SAFETY: these are C functions of this crate following the binding's unwinding rule (they
+    // raise only from `lua::raise`, with no Rust value live), which is what mlua requires of a
+    // raw C function.
     let read = unsafe { lua.create_c_function(lua::req_read)? };
+    // SAFETY: as above.
     let err = unsafe { lua.create_c_function(lua::req_error)? };
+    // SAFETY: as above.
     let is_request = unsafe { lua.create_c_function(lua::is_request)? };
     let resume: mlua::Function = lua
         .load(EXTENSIONS)

@@ -16,11 +16,12 @@
 
 use crate::IdentityProvider;
 use crate::auth;
-use crate::engine::{Client, Pending};
+use crate::engine::{Client, InFlightLimit, Pending};
 use crate::spec::{self, FormItem, HeaderList, PostBody, RequestSpec};
 use crate::state::{News, Watcher};
 use mlua::ffi;
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::ffi::{CStr, c_char, c_int};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -28,15 +29,29 @@ use std::sync::Arc;
 const REQUEST_META: &CStr = c"HTTPRequest";
 const CTX_META: &CStr = c"tpt_http.context";
 
-/// Per-Lua-state context shared by the `http` functions and every request object.
+/// Per-`http`-table context, shared by the `http` functions and every request object they made.
+///
+/// **Lifetime.** Lua runs finalizers in reverse order of marking, at close and whenever it likes,
+/// and a finalizer may call anything it can reach. So nothing here relies on finalizer order:
+/// - The context box (a full userdata holding `Option<Rc<Ctx>>`, the one upvalue of `get`,
+///   `post` and `getAuthToken`) is anchored in the registry, so no collection can finalize it
+///   while the state is open: its `__gc` ([`ctx_gc`]) runs only when the state closes (or when a
+///   script with the `debug` library calls it by hand). It then [`Ctx::close`]s the context:
+///   every request it made is ended and its transfer aborted, and the box is left empty.
+/// - The `http` functions read the box after their last allocation and treat an empty box as a
+///   closed state: they return a request that is dead at once (no transfer is started).
+/// - Every request holds its own `Rc<Ctx>`, and the context holds the address of every live
+///   request's slot ([`Ctx::live`]), so that closing can end requests whose own `__gc` will never
+///   run (Lua 5.1 and 5.4 do not finalize objects created by a finalizer during `lua_close`).
+///   A request's `__gc` takes its slot out of that set; closing empties it.
 pub(crate) struct Ctx {
     pub(crate) client: RefCell<Client>,
     /// TPT's tick gating is on (starts as `Config::tick_gating`).
     pub(crate) gating: Cell<bool>,
     /// A request was made; the client can no longer be replaced.
     pub(crate) used: Cell<bool>,
-    /// Permits for `Config::max_in_flight`.
-    pub(crate) limit: RefCell<Option<Arc<tokio::sync::Semaphore>>>,
+    /// `Config::max_in_flight`, shared by this state's transfers.
+    pub(crate) limit: RefCell<Option<InFlightLimit>>,
     pub(crate) news: News,
     pub(crate) tick: Cell<u64>,
     pub(crate) identity: RefCell<Option<Arc<dyn IdentityProvider>>>,
@@ -46,14 +61,72 @@ pub(crate) struct Ctx {
     /// How many times `pending` was flushed: a request queued at flush count `n` has been
     /// started once the count moved past `n`.
     pub(crate) flushes: Cell<u64>,
+    /// The host runs a callback that is not an interface event: every `http` function and
+    /// request method (but `__gc`) raises TPT's "restricted to interface events" error.
+    pub(crate) restricted: Cell<bool>,
+    /// The state closed (see the type's docs): no request starts any more.
+    pub(crate) closed: Cell<bool>,
+    /// The slots of the requests made through this context whose `__gc` has not run.
+    live: RefCell<HashSet<*mut RequestSlot>>,
 }
 
 impl Ctx {
+    pub(crate) fn new(client: Client) -> Ctx {
+        Ctx {
+            gating: Cell::new(client.config().tick_gating),
+            used: Cell::new(false),
+            limit: RefCell::new(InFlightLimit::of(client.config())),
+            client: RefCell::new(client),
+            news: News::new(),
+            tick: Cell::new(0),
+            identity: RefCell::new(None),
+            batch: Cell::new(false),
+            pending: RefCell::new(Vec::new()),
+            flushes: Cell::new(0),
+            restricted: Cell::new(false),
+            closed: Cell::new(false),
+            live: RefCell::new(HashSet::new()),
+        }
+    }
+
     /// Start every request queued by batched starts.
     pub(crate) fn flush(&self) {
         let pending = std::mem::take(&mut *self.pending.borrow_mut());
         self.flushes.set(self.flushes.get() + 1);
         Pending::start_all(pending);
+    }
+
+    /// The state is closing: end every request made through this context (their transfers are
+    /// aborted and their objects read as dead), drop queued starts, and start nothing more.
+    ///
+    /// # Safety
+    /// Only from [`ctx_gc`]: every slot in `live` must still be the memory of a userdata
+    /// (see the proof there).
+    unsafe fn close(&self) {
+        self.closed.set(true);
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        let live = std::mem::take(&mut *self.live.borrow_mut());
+        // Each taken request drops its `Rc<Ctx>`; our caller holds another, so `self` lives on.
+        let ended: Vec<RequestSlot> = live
+            .into_iter()
+            // SAFETY: per this function's contract each slot is live userdata memory holding
+            // an initialised `RequestSlot`, and no reference to it is held anywhere (every
+            // C function of this module drops its `&mut Request` before it returns or
+            // allocates, and `close` runs inside a finalizer, never inside such a function).
+            .map(|slot| unsafe { (*slot).take() })
+            .collect();
+        drop(pending);
+        drop(ended);
+    }
+
+    /// TPT's check at the top of every `http` function and request method.
+    fn check_interface_event(&self) -> Result<(), LuaErr> {
+        if self.restricted.get() {
+            return Err(LuaErr::Msg(
+                "this functionality is restricted to interface events".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -116,7 +189,13 @@ enum LuaErr {
 }
 
 /// Raise `err` as TPT would. Nothing of ours may be live on the Rust stack above this call.
+/// # Safety
+/// `l` is the running C function's state; the caller holds no Rust value that needs dropping.
 unsafe fn raise(l: *mut ffi::lua_State, err: LuaErr) -> ! {
+    // SAFETY: `l` is the running C function's state (contract). luaL_typename reads argument
+    // `n`, which exists (ArgType is made only for arguments that were checked). The message
+    // String is copied into Lua and dropped before lua_error, so nothing of ours is left on the
+    // Rust stack when it unwinds or long-jumps.
     unsafe {
         match err {
             LuaErr::ArgType(n, expected) => {
@@ -137,7 +216,13 @@ unsafe fn raise(l: *mut ffi::lua_State, err: LuaErr) -> ! {
 }
 
 /// The bytes of the string or number at `idx` (numbers are converted in place, as Lua does).
+/// # Safety
+/// `idx` is a valid stack index of the running C function; the slice must be copied before the
+/// value at `idx` is popped.
 unsafe fn bytes_at<'a>(l: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
+    // SAFETY: lua_tolstring on a valid index returns NULL or a pointer to `len` bytes owned by
+    // the Lua string at `idx`, which stays valid while that value stays on the stack; every
+    // caller copies the slice before it pops the value.
     unsafe {
         let mut len = 0usize;
         let p = ffi::lua_tolstring(l, idx, &mut len);
@@ -149,11 +234,18 @@ unsafe fn bytes_at<'a>(l: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
     }
 }
 
+/// # Safety
+/// `l` is the running C function's state.
 unsafe fn is_string(l: *mut ffi::lua_State, idx: c_int) -> bool {
+    // SAFETY: lua_isstring accepts any acceptable index.
     unsafe { ffi::lua_isstring(l, idx) != 0 }
 }
 
+/// # Safety
+/// `l` is the running C function's state.
 unsafe fn check_string(l: *mut ffi::lua_State, idx: c_int) -> Result<Vec<u8>, LuaErr> {
+    // SAFETY: `idx` is an argument index of the running C function (acceptable even when absent);
+    // the bytes are copied at once.
     unsafe {
         if !is_string(l, idx) {
             return Err(LuaErr::ArgType(idx, c"string"));
@@ -163,11 +255,15 @@ unsafe fn check_string(l: *mut ffi::lua_State, idx: c_int) -> Result<Vec<u8>, Lu
 }
 
 /// Read field `i` of the table at the top of the stack as a string, or `None` when nil.
+/// # Safety
+/// A table is at the top of `l`'s stack, with a free slot above it.
 unsafe fn item_field(
     l: *mut ffi::lua_State,
     i: ffi::lua_Integer,
     err: impl Fn() -> String,
 ) -> Result<Option<Vec<u8>>, LuaErr> {
+    // SAFETY: the table is at the top (contract); one value is pushed and popped on every path,
+    // and its bytes are copied before the pop.
     unsafe {
         ffi::lua_rawgeti(l, -1, i);
         let out = if ffi::lua_isnil(l, -1) != 0 {
@@ -183,7 +279,12 @@ unsafe fn item_field(
 }
 
 /// Collect a `{name = value}` table at `idx`; values that are not strings or numbers become "".
+/// # Safety
+/// `idx` is an absolute stack index holding a table, with three free slots above the top.
 unsafe fn dictionary(l: *mut ffi::lua_State, idx: c_int) -> Vec<(Vec<u8>, Vec<u8>)> {
+    // SAFETY: `idx` is an absolute index of a table (contract). The lua_next loop keeps the key
+    // at the top between iterations; the key is converted through a copy, so lua_next never sees
+    // a key changed by lua_tolstring. Each iteration pops what it pushed.
     unsafe {
         let mut out = Vec::new();
         ffi::lua_pushnil(l);
@@ -198,7 +299,11 @@ unsafe fn dictionary(l: *mut ffi::lua_State, idx: c_int) -> Vec<(Vec<u8>, Vec<u8
     }
 }
 
+/// # Safety
+/// `idx` is an absolute stack index holding a table, with free slots above the top.
 unsafe fn form(l: *mut ffi::lua_State, idx: c_int) -> Result<PostBody, LuaErr> {
+    // SAFETY: `idx` is an absolute index of a table (contract); every push is popped on every
+    // path, including the early returns.
     unsafe {
         let size = ffi::lua_rawlen(l, idx);
         if size == 0 {
@@ -246,7 +351,11 @@ unsafe fn form(l: *mut ffi::lua_State, idx: c_int) -> Result<PostBody, LuaErr> {
     }
 }
 
+/// # Safety
+/// `l` is the running C function's state; `idx` an argument index.
 unsafe fn headers(l: *mut ffi::lua_State, idx: c_int) -> Result<HeaderList, LuaErr> {
+    // SAFETY: `idx` is an argument index (acceptable even when absent): only a table there is
+    // read; every push is popped on every path.
     unsafe {
         if ffi::lua_istable(l, idx) == 0 {
             return Ok(Vec::new());
@@ -288,8 +397,23 @@ unsafe fn headers(l: *mut ffi::lua_State, idx: c_int) -> Result<HeaderList, LuaE
     }
 }
 
-unsafe fn ctx_of<'a>(l: *mut ffi::lua_State) -> &'a Rc<Ctx> {
-    unsafe { &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *const Rc<Ctx>) }
+/// The context of the running `http` function (its one upvalue), or `None` once the state closed.
+///
+/// Returns a clone: the box may be emptied by a finalizer at the next allocation, so no reference
+/// into it is kept. Call it after the function's last allocation, so the clone is dropped before
+/// anything can raise.
+///
+/// # Safety
+/// Only from the C closures made by [`push_http_table`], whose upvalue 1 is a context box.
+unsafe fn ctx_of(l: *mut ffi::lua_State) -> Option<Rc<Ctx>> {
+    // SAFETY: upvalue 1 of these closures is always the context box pushed by push_http_table: a
+    // full userdata of the box's size and alignment (asserted there), initialised before the
+    // closures existed, and kept reachable by the closure itself. The box only ever holds
+    // `Some` or `None`, never moved-from memory: `ctx_gc` empties it with `take`.
+    unsafe {
+        let boxed = ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *const CtxBox;
+        (*boxed).clone()
+    }
 }
 
 /// Per-request options (beyond TPT).
@@ -302,7 +426,10 @@ struct Options {
 /// Beyond TPT: the per-request options table after the verb (`{timeout = seconds,
 /// compressed = true}`). Anything that is not a table is ignored, as TPT ignores extra
 /// arguments; unknown keys are ignored.
+/// # Safety
+/// `l` is the running C function's state; `idx` an argument index.
 unsafe fn options(l: *mut ffi::lua_State, idx: c_int) -> Result<Options, LuaErr> {
+    // SAFETY: as `headers`: only a table at the argument index is read, pushes are popped.
     unsafe {
         if ffi::lua_istable(l, idx) == 0 {
             return Ok(Options::default());
@@ -321,7 +448,10 @@ unsafe fn options(l: *mut ffi::lua_State, idx: c_int) -> Result<Options, LuaErr>
     }
 }
 
+/// # Safety
+/// `idx` is an absolute stack index holding a table.
 unsafe fn timeout_option(l: *mut ffi::lua_State, idx: c_int) -> Result<Option<std::time::Duration>, LuaErr> {
+    // SAFETY: a table is at `idx` (checked by `options`); one push, one pop.
     unsafe {
         ffi::lua_pushstring(l, c"timeout".as_ptr());
         ffi::lua_rawget(l, idx);
@@ -346,7 +476,11 @@ unsafe fn timeout_option(l: *mut ffi::lua_State, idx: c_int) -> Result<Option<st
 }
 
 /// Parse `http.get`/`http.post` arguments in TPT's order.
+/// # Safety
+/// `l` is the state Lua called `http.get` or `http.post` with.
 unsafe fn parse_request(l: *mut ffi::lua_State, is_post: bool) -> Result<RequestSpec, LuaErr> {
+    // SAFETY: reads arguments 1 to 5 of the running C function, each through the helpers'
+    // checks; nothing is left pushed.
     unsafe {
         let url = check_string(l, 1)?;
         let (headers_idx, verb_idx) = if is_post { (3, 4) } else { (2, 3) };
@@ -377,102 +511,174 @@ unsafe fn parse_request(l: *mut ffi::lua_State, is_post: bool) -> Result<Request
     }
 }
 
-/// Push a new request object for a started transfer.
-unsafe fn push_request(l: *mut ffi::lua_State, ctx: &Rc<Ctx>, spec: RequestSpec, auth: bool) {
+/// Push a new request object for `spec` and start its transfer; a request that is dead at once
+/// when the state closed.
+///
+/// # Safety
+/// Only from the C closures made by [`push_http_table`]; `l` has a free stack slot.
+unsafe fn push_request(l: *mut ffi::lua_State, spec: RequestSpec, auth: bool) -> Result<c_int, LuaErr> {
+    // SAFETY: lua_newuserdata returns a block of the requested size aligned for any Lua value
+    // (at least 8 bytes, asserted below to suffice for `RequestSlot`), or raises a memory error
+    // before we hold anything that needs dropping but `spec` (then leaked, not freed twice). The
+    // block is written before anything can read it: it has no metatable until the end, so no
+    // finalizer or method sees it uninitialised. No Lua call between the write and
+    // lua_setmetatable can allocate, so no finalizer runs while `ctx` and the slot are in use.
     unsafe {
         let slot = ffi::lua_newuserdata(l, std::mem::size_of::<RequestSlot>()) as *mut RequestSlot;
-        ctx.used.set(true);
-        let limit = ctx.limit.borrow().clone();
-        let (watcher, pending) = ctx
-            .client
-            .borrow()
-            .prepare_limited(spec, Some(ctx.news.clone()), limit);
-        let mut queued = None;
-        if let Some(p) = pending {
-            if ctx.batch.get() {
-                ctx.pending.borrow_mut().push(p);
-                queued = Some(ctx.flushes.get());
-            } else {
-                p.start();
+        slot.write(None);
+        let request = match ctx_of(l) {
+            Some(ctx) if !ctx.closed.get() => {
+                ctx.check_interface_event()?;
+                ctx.used.set(true);
+                let (watcher, pending) = {
+                    let limit = ctx.limit.borrow();
+                    ctx.client
+                        .borrow()
+                        .prepare_limited(spec, Some(ctx.news.clone()), limit.as_ref())
+                };
+                let mut queued = None;
+                if let Some(p) = pending {
+                    if ctx.batch.get() {
+                        ctx.pending.borrow_mut().push(p);
+                        queued = Some(ctx.flushes.get());
+                    } else {
+                        p.start();
+                    }
+                }
+                ctx.live.borrow_mut().insert(slot);
+                Some(Request {
+                    watcher: Some(watcher),
+                    dead: false,
+                    seen_tick: ctx.tick.get(),
+                    auth,
+                    failure: None,
+                    cancelled: false,
+                    queued,
+                    ctx,
+                })
             }
-        }
-        slot.write(Some(Request {
-            watcher: Some(watcher),
-            dead: false,
-            seen_tick: ctx.tick.get(),
-            auth,
-            failure: None,
-            cancelled: false,
-            queued,
-            ctx: ctx.clone(),
-        }));
+            // The state is closing: a request that is dead at once.
+            _ => None,
+        };
+        *slot = request;
         ffi::luaL_getmetatable(l, REQUEST_META.as_ptr());
         ffi::lua_setmetatable(l, -2);
+        Ok(1)
     }
 }
 
+const _: () = assert!(std::mem::align_of::<RequestSlot>() <= 8 && std::mem::align_of::<CtxBox>() <= 8);
+
 unsafe fn request_impl(l: *mut ffi::lua_State, is_post: bool) -> Result<c_int, LuaErr> {
+    // SAFETY: called from `http.get`/`http.post`, closures of push_http_table.
     unsafe {
         let spec = parse_request(l, is_post)?;
-        push_request(l, ctx_of(l), spec, false);
-        Ok(1)
+        push_request(l, spec, false)
     }
 }
 
 unsafe extern "C-unwind" fn http_get(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: Lua calls this closure (made by push_http_table) with a valid state; errors are
+    // raised by `raise` after request_impl returned, so no Rust value of ours is live.
     unsafe { request_impl(l, false).unwrap_or_else(|e| raise(l, e)) }
 }
 
 unsafe extern "C-unwind" fn http_post(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as http_get.
     unsafe { request_impl(l, true).unwrap_or_else(|e| raise(l, e)) }
 }
 
 unsafe fn auth_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
+    // SAFETY: called from `http.getAuthToken`, a closure of push_http_table; `ctx` is dropped
+    // before the pushes below allocate.
     unsafe {
         let audience = check_string(l, 1)?;
-        let ctx = ctx_of(l);
-        let user = ctx.identity.borrow().as_ref().and_then(|p| p.current_user());
-        let Some(user) = user else {
+        let spec = match ctx_of(l) {
+            Some(ctx) if !ctx.closed.get() => {
+                ctx.check_interface_event()?;
+                let user = ctx.identity.borrow().as_ref().and_then(|p| p.current_user());
+                user.map(|user| {
+                    auth::token_request(&ctx.client.borrow().config().auth_server, &audience, &user)
+                })
+            }
+            // The state is closing: a request that is dead at once.
+            _ => Some(RequestSpec::get(Vec::new())),
+        };
+        let Some(spec) = spec else {
             ffi::lua_pushnil(l);
             ffi::lua_pushstring(l, c"not authenticated".as_ptr());
             return Ok(2);
         };
-        let spec = auth::token_request(&ctx.client.borrow().config().auth_server, &audience, &user);
-        push_request(l, ctx, spec, true);
-        Ok(1)
+        push_request(l, spec, true)
     }
 }
 
 unsafe extern "C-unwind" fn http_get_auth_token(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as http_get.
     unsafe { auth_impl(l).unwrap_or_else(|e| raise(l, e)) }
 }
 
-/// The request at argument 1 (`luaL_checkudata` raises TPT's error for anything else). A
-/// request still queued by batched starts is started first, so no script can observe the
-/// batching: to whoever looks, every request started when it was made.
-unsafe fn request_arg<'a>(l: *mut ffi::lua_State) -> Option<&'a mut Request> {
+/// The request at argument 1 (`luaL_checkudata` raises TPT's error for anything else), `None`
+/// for a request that is dead for good (collected, or ended when its state closed). A request
+/// still queued by batched starts is started first, so no script can observe the batching: to
+/// whoever looks, every request started when it was made.
+///
+/// The reference must be dropped before the caller's next Lua allocation: a finalizer run by
+/// that allocation may call `__gc` on this very request.
+///
+/// # Safety
+/// `l` is a running C function's state with the argument at index 1.
+unsafe fn request_arg<'a>(l: *mut ffi::lua_State) -> Result<Option<&'a mut Request>, LuaErr> {
+    // SAFETY: luaL_checkudata returns only a userdata whose metatable is HTTPRequest, which
+    // push_request gives only to blocks holding an initialised `RequestSlot` (scripts cannot
+    // set that metatable on their own userdata: `setmetatable` takes tables only, and
+    // `debug.setmetatable` on a foreign userdata is refused below by the size check). No other
+    // reference to the slot is live: every function of this module drops its own before
+    // returning, and none calls back into Lua while holding one.
     unsafe {
         let slot = ffi::luaL_checkudata(l, 1, REQUEST_META.as_ptr()) as *mut RequestSlot;
-        let req = (*slot).as_mut()?;
+        if ffi::lua_rawlen(l, 1) != std::mem::size_of::<RequestSlot>() {
+            return Ok(None);
+        }
+        let Some(req) = (*slot).as_mut() else {
+            return Ok(None);
+        };
+        req.ctx.check_interface_event()?;
         // Queued at flush count n: still waiting only if no flush happened since.
         if let Some(n) = req.queued.take()
             && req.ctx.flushes.get() == n
         {
             req.ctx.flush();
         }
-        Some(req)
+        Ok(Some(req))
     }
 }
 
+/// # Safety
+/// `l` has a free stack slot; may raise a memory error.
 unsafe fn push_str(l: *mut ffi::lua_State, s: &[u8]) {
+    // SAFETY: `s` is a valid slice; lua_pushlstring copies it.
     unsafe {
         ffi::lua_pushlstring(l, s.as_ptr() as *const c_char, s.len());
     }
 }
 
-unsafe extern "C-unwind" fn req_status(l: *mut ffi::lua_State) -> c_int {
+/// Run a request method's body and raise its error, if any, once the body's values are dropped.
+///
+/// # Safety
+/// `l` is the state Lua called the method with.
+unsafe fn method(
+    l: *mut ffi::lua_State,
+    body: unsafe fn(*mut ffi::lua_State) -> Result<c_int, LuaErr>,
+) -> c_int {
+    // SAFETY: `body` returned, so its Rust values are dropped before `raise` unwinds.
+    unsafe { body(l).unwrap_or_else(|e| raise(l, e)) }
+}
+
+unsafe fn status_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
+    // SAFETY: the request reference ends before push_str allocates.
     unsafe {
-        let status = request_arg(l).map_or(Status::Dead, Request::status);
+        let status = request_arg(l)?.map_or(Status::Dead, Request::status);
         push_str(
             l,
             match status {
@@ -481,15 +687,16 @@ unsafe extern "C-unwind" fn req_status(l: *mut ffi::lua_State) -> c_int {
                 Status::Dead => b"dead",
             },
         );
-        1
+        Ok(1)
     }
 }
 
-unsafe extern "C-unwind" fn req_progress(l: *mut ffi::lua_State) -> c_int {
+unsafe fn progress_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
+    // SAFETY: the request reference ends before the pushes (which do not allocate anyway).
     unsafe {
-        let Some(req) = request_arg(l) else { return 0 };
+        let Some(req) = request_arg(l)? else { return Ok(0) };
         if req.status() == Status::Dead {
-            return 0;
+            return Ok(0);
         }
         let (total, done) = match (&req.watcher, req.dead) {
             (Some(w), false) => w.progress(),
@@ -497,26 +704,28 @@ unsafe extern "C-unwind" fn req_progress(l: *mut ffi::lua_State) -> c_int {
         };
         ffi::lua_pushinteger(l, total as ffi::lua_Integer);
         ffi::lua_pushinteger(l, done as ffi::lua_Integer);
-        2
+        Ok(2)
     }
 }
 
-unsafe extern "C-unwind" fn req_cancel(l: *mut ffi::lua_State) -> c_int {
+unsafe fn cancel_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
+    // SAFETY: no Lua call while the request reference is live.
     unsafe {
-        if let Some(req) = request_arg(l)
+        if let Some(req) = request_arg(l)?
             && req.status() != Status::Dead
         {
             req.cancel();
         }
-        0
+        Ok(0)
     }
 }
 
-unsafe extern "C-unwind" fn req_finish(l: *mut ffi::lua_State) -> c_int {
+unsafe fn finish_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
+    // SAFETY: everything is moved out of the request before the first push allocates.
     unsafe {
-        let Some(req) = request_arg(l) else { return 0 };
+        let Some(req) = request_arg(l)? else { return Ok(0) };
         if req.status() != Status::Done {
-            return 0;
+            return Ok(0);
         }
         let outcome = req.watcher.take().and_then(|w| w.take()).unwrap_or_default();
         req.dead = true;
@@ -539,14 +748,14 @@ unsafe extern "C-unwind" fn req_finish(l: *mut ffi::lua_State) -> c_int {
             ffi::lua_rawseti(l, -2, 2);
             ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer);
         }
-        3
+        Ok(3)
     }
 }
 
-/// Beyond TPT: `req:read()`, the body bytes that arrived since the last read ("" if none).
-pub(crate) unsafe extern "C-unwind" fn req_read(l: *mut ffi::lua_State) -> c_int {
+unsafe fn read_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
+    // SAFETY: the chunk is moved out of the request before push_str allocates.
     unsafe {
-        let chunk = match request_arg(l) {
+        let chunk = match request_arg(l)? {
             Some(Request {
                 watcher: Some(w),
                 dead: false,
@@ -556,15 +765,14 @@ pub(crate) unsafe extern "C-unwind" fn req_read(l: *mut ffi::lua_State) -> c_int
         };
         push_str(l, &chunk);
         drop(chunk);
-        1
+        Ok(1)
     }
 }
 
-/// Beyond TPT: `req:error()`, nil for a request that got an HTTP response (or has not
-/// finished), else a short reason for its 6xx code.
-pub(crate) unsafe extern "C-unwind" fn req_error(l: *mut ffi::lua_State) -> c_int {
+unsafe fn error_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
+    // SAFETY: the reason is copied out of the request before push_str allocates.
     unsafe {
-        let reason = match request_arg(l) {
+        let reason = match request_arg(l)? {
             None => None,
             Some(req) if req.cancelled => Some("cancelled".to_string()),
             Some(req) => match &req.watcher {
@@ -576,22 +784,66 @@ pub(crate) unsafe extern "C-unwind" fn req_error(l: *mut ffi::lua_State) -> c_in
             Some(r) => push_str(l, r.as_bytes()),
             None => ffi::lua_pushnil(l),
         }
-        1
+        Ok(1)
     }
 }
 
+unsafe extern "C-unwind" fn req_status(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function.
+    unsafe { method(l, status_impl) }
+}
+
+unsafe extern "C-unwind" fn req_progress(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function.
+    unsafe { method(l, progress_impl) }
+}
+
+unsafe extern "C-unwind" fn req_cancel(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function.
+    unsafe { method(l, cancel_impl) }
+}
+
+unsafe extern "C-unwind" fn req_finish(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function.
+    unsafe { method(l, finish_impl) }
+}
+
+/// Beyond TPT: `req:read()`, the body bytes that arrived since the last read ("" if none).
+pub(crate) unsafe extern "C-unwind" fn req_read(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function.
+    unsafe { method(l, read_impl) }
+}
+
+/// Beyond TPT: `req:error()`, nil for a request that got an HTTP response (or has not
+/// finished), else a short reason for its 6xx code.
+pub(crate) unsafe extern "C-unwind" fn req_error(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function.
+    unsafe { method(l, error_impl) }
+}
+
 unsafe extern "C-unwind" fn req_gc(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as in TPT, the metamethod checks its argument (a script can call it by hand), so
+    // `slot` is a request slot (see request_arg). The request is moved out before it is dropped,
+    // and dropping it calls no Lua. Not subject to the interface-event check, as in TPT.
     unsafe {
-        // As in TPT, the metamethod checks its argument: a script can call it by hand.
         let slot = ffi::luaL_checkudata(l, 1, REQUEST_META.as_ptr()) as *mut RequestSlot;
-        // Dropping the request drops its watcher, which cancels the transfer.
-        drop((*slot).take());
+        if ffi::lua_rawlen(l, 1) != std::mem::size_of::<RequestSlot>() {
+            return 0;
+        }
+        if let Some(req) = (*slot).take() {
+            req.ctx.live.borrow_mut().remove(&slot);
+            // Dropping the request drops its watcher, which cancels the transfer.
+            drop(req);
+        }
         0
     }
 }
 
 /// `is_request(v)`: is `v` a request object? (For the Lua side of the extensions.)
 pub(crate) unsafe extern "C-unwind" fn is_request(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua with a valid state; lua_getmetatable pushes only when it returns
+    // non-zero, and then two values are compared and left (the result is pushed above them,
+    // and Lua takes only the top one).
     unsafe {
         let yes = ffi::lua_type(l, 1) == ffi::LUA_TUSERDATA && ffi::lua_getmetatable(l, 1) != 0 && {
             ffi::luaL_getmetatable(l, REQUEST_META.as_ptr());
@@ -602,17 +854,35 @@ pub(crate) unsafe extern "C-unwind" fn is_request(l: *mut ffi::lua_State) -> c_i
     }
 }
 
+/// What the context userdata holds: `Some` until the state closes.
+type CtxBox = Option<Rc<Ctx>>;
+
 unsafe extern "C-unwind" fn ctx_gc(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: the box is anchored in the registry (push_http_table), so Lua finalizes it only
+    // while closing the state, after or before any other finalizer but always before it frees
+    // any object: every slot still in `live` is then userdata memory (a request whose `__gc`
+    // ran took itself out of `live`; one created by a finalizer during close has no `__gc` and
+    // is freed only after all finalizers ran). luaL_checkudata makes a call by hand with
+    // anything else raise; the rawlen check refuses a foreign userdata given our metatable.
     unsafe {
-        let p = ffi::lua_touserdata(l, 1) as *mut Option<Rc<Ctx>>;
-        if !p.is_null() {
-            drop((*p).take());
+        let boxed = ffi::luaL_checkudata(l, 1, CTX_META.as_ptr()) as *mut CtxBox;
+        if ffi::lua_rawlen(l, 1) != std::mem::size_of::<CtxBox>() {
+            return 0;
+        }
+        if let Some(ctx) = (*boxed).take() {
+            ctx.close();
         }
         0
     }
 }
 
+/// Set `t[name]` to a C closure of `f` for the table `t` at the top, whose `upvalues` upvalues are
+/// copies of the values just below `t`.
+///
+/// # Safety
+/// `l` holds `t` at the top and `upvalues` values under it; may raise memory errors.
 unsafe fn set_fn(l: *mut ffi::lua_State, name: &CStr, f: ffi::lua_CFunction, upvalues: c_int) {
+    // SAFETY: per the contract, the stack holds the values these indices name.
     unsafe {
         for _ in 0..upvalues {
             ffi::lua_pushvalue(l, -1 - upvalues);
@@ -627,6 +897,11 @@ unsafe fn set_fn(l: *mut ffi::lua_State, name: &CStr, f: ffi::lua_CFunction, upv
 /// # Safety
 /// `l` must be a valid Lua state with room for a few stack slots; may raise memory errors.
 pub(crate) unsafe fn push_http_table(l: *mut ffi::lua_State, ctx: Rc<Ctx>) {
+    // SAFETY: the stack effects below are balanced (one table left on top). The context box is
+    // a userdata of `CtxBox`'s size and alignment (asserted next to push_request), initialised
+    // before anything can see it. If a later allocation raises, the box is left without its
+    // `__gc` and `ctx` leaks (never freed twice). The box is anchored in the registry for the
+    // life of the state, which is what makes `ctx_gc` a close-time-only event (see `Ctx`).
     unsafe {
         if ffi::luaL_newmetatable(l, REQUEST_META.as_ptr()) != 0 {
             ffi::lua_pushcfunction(l, req_gc);
@@ -640,7 +915,7 @@ pub(crate) unsafe fn push_http_table(l: *mut ffi::lua_State, ctx: Rc<Ctx>) {
         }
         ffi::lua_pop(l, 1);
 
-        let boxed = ffi::lua_newuserdata(l, std::mem::size_of::<Option<Rc<Ctx>>>()) as *mut Option<Rc<Ctx>>;
+        let boxed = ffi::lua_newuserdata(l, std::mem::size_of::<CtxBox>()) as *mut CtxBox;
         boxed.write(Some(ctx));
         if ffi::luaL_newmetatable(l, CTX_META.as_ptr()) != 0 {
             ffi::lua_pushcfunction(l, ctx_gc);
@@ -649,6 +924,8 @@ pub(crate) unsafe fn push_http_table(l: *mut ffi::lua_State, ctx: Rc<Ctx>) {
             ffi::lua_setfield(l, -2, c"__metatable".as_ptr());
         }
         ffi::lua_setmetatable(l, -2);
+        ffi::lua_pushvalue(l, -1);
+        ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
         ffi::lua_createtable(l, 0, 3);
         set_fn(l, c"get", http_get, 1);
         set_fn(l, c"post", http_post, 1);

@@ -13,6 +13,11 @@
 //! inside coroutines. The choices come from a seeded PRNG (Park-Miller, in Lua), so a run is
 //! reproducible: the seed is printed and `TPT_HTTP_FUZZ_SEED` replays it.
 //!
+//! Finalizer order (issue 10): each state may get objects with finalizers made *before*
+//! `install` (so Lua finalizes them after the `http` context), which call every `http` function
+//! and request method they can reach; before a state is closed, those objects, the global `http`
+//! table and the requests are dropped in a random order with collections in between.
+//!
 //! What is asserted: the process survives; every error value is a string; every error message
 //! is one of the documented forms (argument errors, form and header errors, the CR/LF/NUL
 //! header error, the `timeout` and `compressed` option errors, `wait must be called from a
@@ -547,6 +552,71 @@ impl mlua::UserData for Opaque {}
 
 static LIGHT_TARGET: u64 = 0;
 
+/// Lua run before `install` (issue 10): `n` objects with finalizers, older than the `http`
+/// context, each calling every `http` function and every method of the requests in its holder
+/// (filled after install by [`ARM_EARLY`]) whenever it is finalized, at a collection or at close.
+const EARLY: &str = r#"
+local n = ...
+local function gc_object(f)
+  if newproxy then
+    local p = newproxy(true)
+    getmetatable(p).__gc = f
+    return p
+  end
+  return setmetatable({}, { __gc = f })
+end
+local methods = { "status", "progress", "read", "error", "cancel", "finish" }
+EARLY, EARLY_HOLDERS = {}, {}
+for i = 1, n do
+  local h = {}
+  EARLY_HOLDERS[i] = h
+  EARLY[i] = gc_object(function()
+    local http = h.http
+    if http then
+      for _, f in ipairs({ "get", "post", "getAuthToken" }) do
+        local ok, r = pcall(http[f], "http://127.0.0.1:9/early", "body")
+        if ok and type(r) == "userdata" then h.reqs[#h.reqs + 1] = r end
+      end
+    end
+    for _, r in ipairs(h.reqs or {}) do
+      for _, m in ipairs(methods) do pcall(function() return r[m](r) end) end
+      if i % 2 == 0 then pcall(getmetatable(r).__gc, r) end
+    end
+  end)
+end
+"#;
+
+/// After `install`: give every early holder the `http` table and a few requests.
+const ARM_EARLY: &str = r#"
+for i, h in ipairs(EARLY_HOLDERS) do
+  h.http = http
+  h.reqs = {}
+  for j = 1, i % 3 do h.reqs[j] = http.get("http://127.0.0.1:9/armed") end
+end
+"#;
+
+/// Before closing a state: drop the early objects, their holders, the global `http` table and
+/// the requests in an order drawn from `seed`, collecting garbage in between.
+const DROP_EARLY: &str = r#"
+local seed = ...
+local st = seed
+local function rnd(n) st = (st * 48271) % 2147483647 return st % n end
+local actions = {}
+for i = 1, #EARLY do
+  actions[#actions + 1] = function() EARLY[i] = nil end
+  actions[#actions + 1] = function() EARLY_HOLDERS[i].reqs = nil end
+end
+actions[#actions + 1] = function() http = nil end
+actions[#actions + 1] = function() collectgarbage() end
+actions[#actions + 1] = function() collectgarbage("step") end
+for i = #actions, 2, -1 do
+  local j = rnd(i) + 1
+  actions[i], actions[j] = actions[j], actions[i]
+end
+for _, act in ipairs(actions) do act() end
+collectgarbage()
+"#;
+
 /// One Lua state with the `http` API and the driver loaded.
 struct FuzzState {
     lua: Lua,
@@ -555,9 +625,18 @@ struct FuzzState {
 }
 
 impl FuzzState {
-    fn new(config: Config, identity: bool, urls: &[String], net: bool) -> FuzzState {
+    /// A state with `early` finalizer objects made before `install` (see [`EARLY`]).
+    fn new(config: Config, identity: bool, urls: &[String], net: bool, early: u64) -> FuzzState {
         let lua = Lua::new();
+        lua.load(EARLY)
+            .set_name("=early")
+            .call::<()>(early)
+            .expect("early finalizers");
         let http = tpt_http::install(&lua, config).expect("install the http table");
+        lua.load(ARM_EARLY)
+            .set_name("=arm")
+            .exec()
+            .expect("arm early finalizers");
         if identity {
             http.set_identity(Some(Arc::new(Fixed)));
         }
@@ -571,6 +650,21 @@ impl FuzzState {
             .call((table, light, opaque, url_list, net))
             .unwrap_or_else(|e| panic!("the fuzz driver does not load: {e}"));
         FuzzState { lua, http, run }
+    }
+
+    /// Close the state, first dropping the early finalizers and the `http` table in an order
+    /// drawn from `seed` when `drop_first` is set; returns the host's handle.
+    fn close(self, seed: u64, drop_first: bool) -> Http {
+        let FuzzState { lua, http, run } = self;
+        drop(run);
+        if drop_first {
+            lua.load(DROP_EARLY)
+                .set_name("=drop")
+                .call::<()>((seed % 2_147_483_646) as i64 + 1)
+                .expect("drop in random order");
+        }
+        drop(lua);
+        http
     }
 
     /// Run one batch; fold its records into `tally`.
@@ -830,7 +924,7 @@ fn fuzz_offline() {
             tick_gating: gating,
             ..Config::default()
         };
-        let state = FuzzState::new(config, identity, &urls, false);
+        let state = FuzzState::new(config, identity, &urls, false, rng.below(4));
         states += 1;
         for _ in 0..1 + rng.below(10) {
             let n = (total - tally.calls).min(2_000);
@@ -841,10 +935,7 @@ fn fuzz_offline() {
             state.between_batches(gating, &mut tally);
         }
         // Close the state with whatever it holds: requests, suspended coroutines, finalizers.
-        let FuzzState { lua, http, run } = state;
-        drop(run);
-        drop(lua);
-        handles.push(http);
+        handles.push(state.close(rng.next(), rng.below(2) == 0));
     }
     assert_all_ended(&handles, Duration::from_secs(10));
     let report = tally.report("fuzz_lua offline", seed, started.elapsed());
@@ -912,7 +1003,7 @@ fn fuzz_loopback() {
                 .push(HostRule::parse(&rule).expect("host rule"));
         }
         let gating = config.tick_gating;
-        let state = FuzzState::new(config, rng.below(2) == 0, &urls, true);
+        let state = FuzzState::new(config, rng.below(2) == 0, &urls, true, rng.below(4));
         for _ in 0..1 + rng.below(8) {
             let n = (total - tally.calls).min(250);
             if n == 0 {
@@ -923,10 +1014,7 @@ fn fuzz_loopback() {
             std::thread::sleep(Duration::from_millis(15));
             state.between_batches(gating, &mut tally);
         }
-        let FuzzState { lua, http, run } = state;
-        drop(run);
-        drop(lua);
-        handles.push(http);
+        handles.push(state.close(rng.next(), rng.below(2) == 0));
     }
     assert_all_ended(&handles, Duration::from_secs(20));
     let report = tally.report("fuzz_lua loopback", seed, started.elapsed());

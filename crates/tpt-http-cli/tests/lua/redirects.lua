@@ -96,4 +96,17 @@ T.test("caller headers are sent again after a redirect on the same server", func
   T.eq(e["x-custom"], "kept", "custom header after 2 hops")
 end)
 
+-- Issue 10's mutation audit: credentials set by the script must not follow a redirect to
+-- another origin (here http://127.0.0.1:P to https://localhost:Q), as libcurl drops them.
+T.test("Authorization and Cookie are dropped on a redirect to another origin", function()
+  local headers = { { "Authorization", "Bearer secret" }, { "Cookie", "a=b" }, { "X-Other", "kept" } }
+  local same = echo_of(http.get(to(E.HTTP, "/echo"), headers), "same origin")
+  T.eq(same.authorization, "Bearer secret", "same origin keeps Authorization")
+  T.eq(same.cookie, "a=b", "same origin keeps Cookie")
+  local other = echo_of(http.get(to(E.HTTP, E.HTTPS .. "/echo"), headers), "other origin")
+  T.eq(other.authorization, nil, "Authorization after a cross-origin redirect")
+  T.eq(other.cookie, nil, "Cookie after a cross-origin redirect")
+  T.eq(other["x-other"], "kept", "other headers are kept")
+end)
+
 T.run()

@@ -157,13 +157,13 @@ impl Client {
         self.prepare_limited(spec, news, None)
     }
 
-    /// [`Client::prepare`], with the transfer waiting (in order) for a permit of `limit` before
+    /// [`Client::prepare`], with the transfer waiting (in order) for a slot of `limit` before
     /// it starts: how a Lua state's `max_in_flight` is kept.
     pub fn prepare_limited(
         &self,
         spec: RequestSpec,
         news: Option<News>,
-        limit: Option<Arc<tokio::sync::Semaphore>>,
+        limit: Option<&InFlightLimit>,
     ) -> (Watcher, Option<Pending>) {
         let (reporter, watcher) = state::pair(news);
         if !self.inner.config.network_enabled {
@@ -177,9 +177,26 @@ impl Client {
             spec,
             reporter,
             abort,
-            limit,
+            limit: limit.map(|l| l.0.clone()),
         };
         (watcher, Some(pending))
+    }
+}
+
+/// How many transfers may run at once (`Config::max_in_flight`), shared by the transfers
+/// prepared with it: more wait, in the order they were started. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct InFlightLimit(Arc<tokio::sync::Semaphore>);
+
+impl InFlightLimit {
+    /// A limit of `n` transfers at once (at least 1).
+    pub fn new(n: usize) -> InFlightLimit {
+        InFlightLimit(Arc::new(tokio::sync::Semaphore::new(n.max(1))))
+    }
+
+    /// The limit `config` asks for, if any.
+    pub fn of(config: &Config) -> Option<InFlightLimit> {
+        config.max_in_flight.map(InFlightLimit::new)
     }
 }
 

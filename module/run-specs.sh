@@ -4,6 +4,7 @@
 #
 #   bash module/run-specs.sh            # all three interpreters
 #   bash module/run-specs.sh lua5.4     # only some (lua5.1, lua5.4, luajit)
+#   TPT_HTTP_VALGRIND=1 bash module/run-specs.sh   # also the finalizer-order cases under valgrind
 #
 # Installs lua5.1, lua5.4, luajit and lua-busted with apt-get when they are missing (as root, or
 # through sudo). A missing interpreter is skipped, unless CI is set: then it fails the run.
@@ -125,6 +126,34 @@ for lua in "${wanted[@]}"; do
     summary+=("$lua: $counts")
     if [ "$rc" -ne 0 ] || [ "$bad" -ne 0 ] || [ "$err" -ne 0 ]; then
         status=1
+    fi
+
+    # With TPT_HTTP_VALGRIND set: the finalizer-order cases again, each child interpreter under
+    # valgrind, failing on any invalid read or write (exit status 99). Not for LuaJIT, whose own
+    # allocator valgrind cannot follow without a special build.
+    if [ -n "${TPT_HTTP_VALGRIND:-}" ] && [ "$lua" != luajit ]; then
+        command -v valgrind >/dev/null 2>&1 || { echo "run-specs: valgrind is not installed" >&2; exit 1; }
+        echo "run-specs: $lua spec/lifetimes_spec.lua under valgrind"
+        vlog="$tmp/$feature.valgrind.log"
+        set +e
+        LUA_CPATH="$tmp/$feature/?.so;;" LUA_CPATH_5_4="$tmp/$feature/?.so;;" \
+            TPT_HTTP_LUA="valgrind -q --error-exitcode=99 --leak-check=no $lua" \
+            "$lua" "$busted" --output=plainTerminal spec/lifetimes_spec.lua {server_out}<&- {server_in}>&- 2>&1 | tee "$vlog"
+        rc=${PIPESTATUS[0]}
+        set -e
+        counts=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$vlog" | tail -n 1 || true)
+        summary+=("$lua under valgrind: ${counts:-no summary}")
+        if [ -z "$counts" ]; then
+            failed=$((failed + 1))
+            status=1
+            continue
+        fi
+        read -r ok _ _ bad _ _ err _ <<<"$counts"
+        passed=$((passed + ok))
+        failed=$((failed + bad + err))
+        if [ "$rc" -ne 0 ] || [ "$bad" -ne 0 ] || [ "$err" -ne 0 ]; then
+            status=1
+        fi
     fi
 done
 

@@ -83,9 +83,12 @@ holder.req = http.get(URL)
 ]], "gc dead\n" },
     { "a finalizer is the last holder of http.get in a plain collection", [[
 local h = {}
-h.keep = gc_object(function()
-  made = h.get(URL)
-end)
+-- Made inside a function, so no register of the main chunk keeps the object alive.
+local function arm()
+  local mine = h -- its own upvalue: the main chunk's `h = nil` below does not reach it
+  h.keep = gc_object(function() made = mine.get(URL) end)
+end
+arm()
 local http = require("tpt_http")
 http.configure({ allow_http = true })
 h.get = http.get

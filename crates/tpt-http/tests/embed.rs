@@ -492,3 +492,47 @@ fn a_flushed_request_does_not_start_requests_queued_after_it() {
         server.connections() == 2
     });
 }
+
+/// TPT v100 refuses the `http` API outside interface events; a host marks such callbacks with
+/// `Http::set_outside_interface_event` and scripts get TPT's exact error (with the caller's
+/// position), from every function and method but `__gc`.
+#[test]
+fn outside_an_interface_event_every_call_raises_tpts_error() {
+    let (lua, http) = host(Config {
+        network_enabled: false,
+        ..config()
+    });
+    exec(&lua, "req = http.get('http://127.0.0.1:9/')");
+    http.set_outside_interface_event(true);
+    let calls = [
+        "http.get('http://127.0.0.1:9/')",
+        "http.post('http://127.0.0.1:9/', 'x')",
+        "http.getAuthToken('aud')",
+        "req:status()",
+        "req:progress()",
+        "req:cancel()",
+        "req:finish()",
+        "req:read()",
+        "req:error()",
+    ];
+    for call in calls {
+        let err: String = eval(
+            &lua,
+            &format!("local ok, e = pcall(function()\n{call}\nend) return tostring(e)"),
+        );
+        assert!(
+            err.ends_with(":2: this functionality is restricted to interface events"),
+            "{call}: {err}"
+        );
+    }
+    // Argument errors come first for the http functions, as in TPT (arguments are read before
+    // the check).
+    let err: String = eval(&lua, "local ok, e = pcall(http.get) return e");
+    assert!(err.contains("bad argument #1 to '"), "{err}");
+    // __gc is exempt.
+    let gc: bool = eval(&lua, "return (pcall(getmetatable(req).__gc, req))");
+    assert!(gc, "__gc must not be restricted");
+    http.set_outside_interface_event(false);
+    let status: String = eval(&lua, "return http.get('http://127.0.0.1:9/'):status()");
+    assert_eq!(status, "done");
+}

@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod config;
 mod engine;
+mod error;
 pub mod failure;
 #[cfg(feature = "fuzzing")]
 pub use engine::fuzzing;
@@ -29,70 +30,20 @@ pub mod state;
 pub use auth::{AuthUser, IdentityProvider};
 pub use config::{Config, TraceRecord, TraceSink};
 pub use engine::{Client, InFlightLimit, Pending};
+pub use error::{Error, ErrorKind};
 pub use failure::{Failure, FailureKind};
 pub use mlua;
 pub use state::News;
 
 use std::fmt;
 use std::rc::Rc;
-use std::sync::Arc;
-
-/// The error type of this crate's host-facing calls (building a client, installing the API).
-#[derive(Debug)]
-pub struct Error {
-    kind: ErrorKind,
-    message: String,
-    source: Option<mlua::Error>,
-}
-
-/// What kind of [`Error`] happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The [`Config`] cannot be used (bad CA PEM, bad proxy URL).
-    Config,
-    /// The Lua state refused an operation (out of memory).
-    Lua,
-}
-
-impl Error {
-    pub(crate) fn config(message: impl Into<String>) -> Error {
-        Error {
-            kind: ErrorKind::Config,
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// What kind of error this is.
-    pub fn kind(&self) -> ErrorKind {
-        self.kind
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_ref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
-    }
-}
 
 impl From<mlua::Error> for Error {
     fn from(e: mlua::Error) -> Error {
-        Error {
-            kind: ErrorKind::Lua,
-            message: "lua error".into(),
-            source: Some(e),
-        }
+        Error::lua(e)
     }
 }
+use std::sync::Arc;
 
 /// The host's handle on the `http` API installed in one Lua state.
 pub struct Http {

@@ -137,16 +137,31 @@ enum Status {
     Dead,
 }
 
+/// Where a request object is in its life. Every method reads this one enum.
+///
+/// ```text
+///   Live(watcher) ──finish()──▶ Finished(reason)      (status "dead")
+///        │
+///        └──────cancel()──────▶ Cancelled              (status "dead", error() "cancelled")
+/// ```
+/// A `Live` request reads "running" until its watcher is done, then "done" (and, with tick
+/// gating, "running" at least until the tick after it was first seen running).
+enum Phase {
+    /// The transfer runs, or has finished with its outcome not taken yet.
+    Live(Watcher),
+    /// `finish()` took the outcome; why the transfer failed, if it did.
+    Finished(Option<String>),
+    /// `cancel()` ended it.
+    Cancelled,
+}
+
 /// What a request object holds.
 struct Request {
-    watcher: Option<Watcher>,
-    dead: bool,
+    phase: Phase,
+    /// The tick at which the script last saw it running (TPT's "seen running this tick").
     seen_tick: u64,
+    /// Made by `getAuthToken`: `finish()` reads the auth server's answer.
     auth: bool,
-    /// Why the transfer failed, kept once `finish()` consumed the outcome.
-    failure: Option<String>,
-    /// `cancel()` ended it.
-    cancelled: bool,
     /// Queued in `Ctx::pending` at this flush count (see `Ctx::flushes`).
     queued: Option<u64>,
     ctx: Rc<Ctx>,
@@ -160,20 +175,26 @@ impl Request {
         if gating && self.seen_tick == tick {
             return Status::Running;
         }
-        if self.dead {
-            return Status::Dead;
+        match &self.phase {
+            Phase::Finished(_) | Phase::Cancelled => Status::Dead,
+            Phase::Live(w) if w.is_done() => Status::Done,
+            Phase::Live(_) => {
+                self.seen_tick = tick;
+                Status::Running
+            }
         }
-        if self.watcher.as_ref().is_none_or(|w| w.is_done()) {
-            return Status::Done;
-        }
-        self.seen_tick = tick;
-        Status::Running
     }
 
     fn cancel(&mut self) {
-        self.watcher = None;
-        self.dead = true;
-        self.cancelled = true;
+        self.phase = Phase::Cancelled;
+    }
+
+    /// The watcher while the request is live.
+    fn watcher(&self) -> Option<&Watcher> {
+        match &self.phase {
+            Phase::Live(w) => Some(w),
+            _ => None,
+        }
     }
 }
 
@@ -547,12 +568,9 @@ unsafe fn push_request(l: *mut ffi::lua_State, spec: RequestSpec, auth: bool) ->
                 }
                 ctx.live.borrow_mut().insert(slot);
                 Some(Request {
-                    watcher: Some(watcher),
-                    dead: false,
+                    phase: Phase::Live(watcher),
                     seen_tick: ctx.tick.get(),
                     auth,
-                    failure: None,
-                    cancelled: false,
                     queued,
                     ctx,
                 })
@@ -698,10 +716,7 @@ unsafe fn progress_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
         if req.status() == Status::Dead {
             return Ok(0);
         }
-        let (total, done) = match (&req.watcher, req.dead) {
-            (Some(w), false) => w.progress(),
-            _ => (0, 0),
-        };
+        let (total, done) = req.watcher().map_or((0, 0), Watcher::progress);
         ffi::lua_pushinteger(l, total as ffi::lua_Integer);
         ffi::lua_pushinteger(l, done as ffi::lua_Integer);
         Ok(2)
@@ -727,9 +742,8 @@ unsafe fn finish_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
         if req.status() != Status::Done {
             return Ok(0);
         }
-        let outcome = req.watcher.take().and_then(|w| w.take()).unwrap_or_default();
-        req.dead = true;
-        req.failure = outcome.failure.as_ref().map(|f| f.reason().to_string());
+        let outcome = req.watcher().and_then(Watcher::take).unwrap_or_default();
+        req.phase = Phase::Finished(outcome.failure.as_ref().map(|f| f.reason().to_string()));
         let (status, body, headers) = if req.auth {
             let (status, body) = auth::finish_token(outcome.status, &outcome.body);
             (status, body, Vec::new())
@@ -755,14 +769,9 @@ unsafe fn finish_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
 unsafe fn read_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
     // SAFETY: the chunk is moved out of the request before push_str allocates.
     unsafe {
-        let chunk = match request_arg(l)? {
-            Some(Request {
-                watcher: Some(w),
-                dead: false,
-                ..
-            }) => w.read(),
-            _ => Vec::new(),
-        };
+        let chunk = request_arg(l)?
+            .and_then(|req| req.watcher().map(Watcher::read))
+            .unwrap_or_default();
         push_str(l, &chunk);
         drop(chunk);
         Ok(1)
@@ -772,14 +781,11 @@ unsafe fn read_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
 unsafe fn error_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
     // SAFETY: the reason is copied out of the request before push_str allocates.
     unsafe {
-        let reason = match request_arg(l)? {
-            None => None,
-            Some(req) if req.cancelled => Some("cancelled".to_string()),
-            Some(req) => match &req.watcher {
-                Some(w) => w.failure().map(|f| f.reason().to_string()),
-                None => req.failure.clone(),
-            },
-        };
+        let reason = request_arg(l)?.and_then(|req| match &req.phase {
+            Phase::Live(w) => w.failure().map(|f| f.reason().to_string()),
+            Phase::Finished(why) => why.clone(),
+            Phase::Cancelled => Some("cancelled".to_string()),
+        });
         match reason {
             Some(r) => push_str(l, r.as_bytes()),
             None => ffi::lua_pushnil(l),

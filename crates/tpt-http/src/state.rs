@@ -124,7 +124,7 @@ impl News {
 }
 
 struct Shared {
-    abort: OnceLock<tokio::task::AbortHandle>,
+    abort: OnceLock<Box<dyn Abort>>,
     phase: AtomicU8,
     total: AtomicI64,
     received: AtomicI64,
@@ -346,11 +346,17 @@ pub struct Watcher {
     shared: Arc<Shared>,
 }
 
+/// How a [`Watcher`] stops the engine's task for its transfer (the engine's task handle).
+pub(crate) trait Abort: Send + Sync {
+    /// Stop the transfer; it then completes with a failure through its dropped [`Reporter`].
+    fn abort(&self);
+}
+
 /// Where the engine puts the handle that lets a [`Watcher`] abort its task.
 pub(crate) struct AbortSlot(std::sync::Weak<Shared>);
 
 impl AbortSlot {
-    pub(crate) fn set(&self, abort: tokio::task::AbortHandle) {
+    pub(crate) fn set(&self, abort: Box<dyn Abort>) {
         if let Some(s) = self.0.upgrade() {
             let _ = s.abort.set(abort);
         }

@@ -183,6 +183,12 @@ impl Client {
     }
 }
 
+impl state::Abort for tokio::task::AbortHandle {
+    fn abort(&self) {
+        tokio::task::AbortHandle::abort(self);
+    }
+}
+
 /// How many transfers may run at once (`Config::max_in_flight`), shared by the transfers
 /// prepared with it: more wait, in the order they were started. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -251,7 +257,7 @@ impl Pending {
             };
             transfer::run(client, spec, reporter).await;
         });
-        self.abort.set(task.abort_handle());
+        self.abort.set(Box::new(task.abort_handle()));
     }
 }
 

@@ -60,7 +60,8 @@ struct Policy {
     /// an exact `HOST:PORT` rule also re-admits a private address under --sandbox.
     #[arg(long, value_name = "HOST[:PORT]")]
     allow_host: Vec<String>,
-    /// Refuse hosts matching these rules.
+    /// Refuse hosts matching these rules (an address rule also refuses every name resolving to
+    /// that address).
     #[arg(long, value_name = "HOST[:PORT]")]
     deny_host: Vec<String>,
     /// Largest response body accepted (larger ones fail with 600).

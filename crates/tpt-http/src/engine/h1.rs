@@ -714,6 +714,8 @@ impl Conn {
 struct EarlyAnswer {
     /// Bytes of the answer already scanned (whole lines).
     scanned: usize,
+    /// Bytes after `scanned` already searched for a line end, without one.
+    searched: usize,
     /// Inside an interim head (its status line seen, its empty line not yet).
     interim: bool,
 }
@@ -722,10 +724,16 @@ impl EarlyAnswer {
     /// Is there, in `arrived` (everything the server sent so far), an answer that is not an
     /// interim one?
     fn is_final(&mut self, arrived: &[u8]) -> bool {
-        while let Some(len) = arrived[self.scanned..].iter().position(|&b| b == b'\n') {
-            let line = &arrived[self.scanned..self.scanned + len];
+        loop {
+            let from = self.scanned + self.searched;
+            let Some(at) = arrived[from..].iter().position(|&b| b == b'\n') else {
+                self.searched = arrived.len() - self.scanned;
+                break;
+            };
+            let line = &arrived[self.scanned..from + at];
             let text = line.strip_suffix(b"\r").unwrap_or(line);
-            self.scanned += len + 1;
+            self.scanned = from + at + 1;
+            self.searched = 0;
             if self.interim {
                 self.interim = !text.is_empty();
             } else if !text.is_empty() {

@@ -53,19 +53,24 @@ struct Policy {
     #[arg(long, value_name = "URL")]
     proxy: Option<String>,
     /// Policy for untrusted scripts: HTTPS only, private addresses refused, timeouts, 16 MiB
-    /// responses, 16 requests in flight (later flags adjust it).
+    /// responses, 4 MiB requests, 16 requests in flight (later flags adjust it).
     #[arg(long)]
     sandbox: bool,
     /// Allow only hosts matching these rules (`example.com`, `*.example.com`, `HOST:PORT`);
     /// an exact `HOST:PORT` rule also re-admits a private address under --sandbox.
     #[arg(long, value_name = "HOST[:PORT]")]
     allow_host: Vec<String>,
-    /// Refuse hosts matching these rules.
+    /// Refuse hosts matching these rules (an address rule also refuses every name resolving to
+    /// that address).
     #[arg(long, value_name = "HOST[:PORT]")]
     deny_host: Vec<String>,
     /// Largest response body accepted (larger ones fail with 600).
     #[arg(long, value_name = "N")]
     max_response_bytes: Option<u64>,
+    /// Largest request a script may make: URL, headers and body together (larger ones fail
+    /// with 600 at once).
+    #[arg(long, value_name = "N")]
+    max_request_bytes: Option<u64>,
     /// Longest a request may take, in seconds (605 after).
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
@@ -143,6 +148,9 @@ impl Policy {
         }
         if self.max_response_bytes.is_some() {
             config.max_response_bytes = self.max_response_bytes;
+        }
+        if self.max_request_bytes.is_some() {
+            config.max_request_bytes = self.max_request_bytes;
         }
         if let Some(n) = self.max_in_flight {
             if n == 0 {

@@ -233,3 +233,58 @@ local function h()\n  if r:status() ~= 'running' then\n    local tok, code = r:f
         text(&out.stderr)
     );
 }
+
+/// Issue 12: one 16 MiB Lua string posted 100 times (the runner's peak RSS was 1.96 GB). With
+/// `--max-request-bytes 4194304` each post finishes at once with 600 and says why, holding no
+/// copy of the body; a post within the limit is sent. The script reads its own peak RSS.
+#[test]
+fn max_request_bytes_refuses_large_posts_at_once() {
+    let server = Server::http();
+    let url = format!("{}/echo", server.base_url());
+    let s = script(
+        "bigpost.lua",
+        "local big = string.rep('x', 16 * 1024 * 1024)\n\
+         local reqs = {}\n\
+         for i = 1, 100 do reqs[i] = http.post(arg[1], big) end\n\
+         local small = http.post(arg[1], 'hello')\n\
+         local function h()\n\
+           if small:status() == 'running' then return end\n\
+           for i = 1, 100 do if reqs[i]:status() == 'running' then return end end\n\
+           local codes = {}\n\
+           for i = 1, 100 do\n\
+             local body, code = reqs[i]:finish()\n\
+             codes[code .. ' ' .. #body .. ' ' .. reqs[i]:error()] = true\n\
+           end\n\
+           for k in pairs(codes) do print(k) end\n\
+           local body, code = small:finish()\n\
+           print(code, body:find('hello', 1, true) ~= nil)\n\
+           local status = io.open('/proc/self/status'):read('*a')\n\
+           print('peak', tonumber(status:match('VmHWM:%s*(%d+)')))\n\
+           event.unregister(event.tick, h)\n\
+         end\n\
+         event.register(event.tick, h)\n",
+    );
+    let out = run(&[
+        "run",
+        "--fps",
+        "0",
+        "--allow-http",
+        "--max-request-bytes",
+        "4194304",
+        s.to_str().unwrap(),
+        &url,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..2],
+        ["600 0 request larger than 4194304 bytes", "200\ttrue"],
+        "{stdout}"
+    );
+    let peak_kib: u64 = lines[2]
+        .strip_prefix("peak\t")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(peak_kib < 200 * 1024, "peak RSS {peak_kib} KiB: {stdout}");
+}

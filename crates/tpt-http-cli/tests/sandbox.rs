@@ -59,6 +59,7 @@ fn sandbox_preset_values() {
     let c = tpt_http::Config::sandbox();
     assert!(c.enforce_https && c.hosts.block_private);
     assert_eq!(c.max_response_bytes, Some(16 << 20));
+    assert_eq!(c.max_request_bytes, Some(4 << 20));
     assert_eq!(c.max_in_flight, Some(16));
     assert_eq!(c.connect_timeout, Duration::from_secs(15));
     assert_eq!(c.idle_timeout, Some(Duration::from_secs(30)));
@@ -66,4 +67,5 @@ fn sandbox_preset_values() {
     let t = tpt_http::Config::tpt();
     assert_eq!(t.max_host_connections, 1);
     assert!(t.enforce_https && !t.hosts.block_private && t.timeout.is_none());
+    assert_eq!(t.max_request_bytes, None, "TPT has no request-size limit");
 }

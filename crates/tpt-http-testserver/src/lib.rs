@@ -32,7 +32,7 @@ pub use ca::TestCa;
 pub use proxy::ProxyServer;
 pub use raw::RawServer;
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-pub use scripted::{Script, ScriptedServer, Step};
+pub use scripted::{Script, ScriptedServer, SentMeter, Step};
 pub use server::Server;
 
 /// Returns a port on `127.0.0.1` where nothing listens.

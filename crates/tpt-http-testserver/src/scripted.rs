@@ -1,7 +1,7 @@
 //! A server whose connections follow a script of steps, for hostile-server tests.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -127,6 +127,20 @@ struct Record {
     /// Steps finished, over all connections (the implicit head read counts).
     steps: AtomicUsize,
     heads: Mutex<Vec<Vec<u8>>>,
+    /// Bytes written by [`Step::Send`] and [`Step::Repeat`], over all connections.
+    sent: Arc<AtomicU64>,
+}
+
+/// Reads how many bytes a [`ScriptedServer`] has written so far (see
+/// [`ScriptedServer::sent_meter`]); it outlives the server.
+#[derive(Clone, Debug)]
+pub struct SentMeter(Arc<AtomicU64>);
+
+impl SentMeter {
+    /// Bytes written by the server's `Send` and `Repeat` steps, over all connections.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// A TCP (or TLS) server on `127.0.0.1` (port chosen by the OS) whose every connection follows
@@ -196,6 +210,13 @@ impl ScriptedServer {
         self.record.steps.load(Ordering::SeqCst)
     }
 
+    /// Bytes written so far by [`Step::Send`] and [`Step::Repeat`], over all connections
+    /// (TLS: before encryption): what a client had to read. For tests that bound a client's
+    /// work by what it received.
+    pub fn sent_meter(&self) -> SentMeter {
+        SentMeter(Arc::clone(&self.record.sent))
+    }
+
     /// The request heads read so far (by [`Step::ReadHead`] or the implicit first read), in
     /// the order they were completed.
     pub fn heads(&self) -> Vec<Vec<u8>> {
@@ -250,6 +271,7 @@ where
                 if io.write_all(bytes).await.is_err() || io.flush().await.is_err() {
                     return;
                 }
+                record.sent.fetch_add(bytes.len() as u64, Ordering::SeqCst);
             }
             Step::Sleep(pause) => tokio::time::sleep(*pause).await,
             Step::Repeat {
@@ -262,6 +284,7 @@ where
                     if io.write_all(bytes).await.is_err() || io.flush().await.is_err() {
                         return;
                     }
+                    record.sent.fetch_add(bytes.len() as u64, Ordering::SeqCst);
                     if Instant::now() + *every > end {
                         break;
                     }

@@ -78,6 +78,10 @@ pub struct Config {
     pub max_response_bytes: Option<u64>,
     /// Requests of one Lua state transferring at once; more wait in order. Default: none.
     pub max_in_flight: Option<usize>,
+    /// Largest request a script may make: URL, its headers and its body together (see
+    /// [`crate::spec::RequestSpec::request_size`]). A larger one finishes at once with 600 and
+    /// `request larger than N bytes`, before it holds any memory in the engine. Default: none.
+    pub max_request_bytes: Option<u64>,
 }
 
 impl Default for Config {
@@ -101,6 +105,7 @@ impl Default for Config {
             idle_timeout: None,
             max_response_bytes: None,
             max_in_flight: None,
+            max_request_bytes: None,
         }
     }
 }
@@ -115,14 +120,15 @@ impl Config {
     }
 
     /// For scripts nobody trusts: HTTPS only, private and special addresses refused, 15 s
-    /// connect, 30 s idle and 120 s total timeouts, responses up to 16 MiB, 16 requests in
-    /// flight per Lua state.
+    /// connect, 30 s idle and 120 s total timeouts, responses up to 16 MiB, requests (URL,
+    /// headers and body) up to 4 MiB, 16 requests in flight per Lua state.
     ///
     /// # Example
     /// ```
     /// let config = tpt_http::Config::sandbox();
     /// assert!(config.enforce_https && config.hosts.block_private);
     /// assert_eq!(config.max_response_bytes, Some(16 << 20));
+    /// assert_eq!(config.max_request_bytes, Some(4 << 20));
     /// ```
     pub fn sandbox() -> Config {
         Config {
@@ -135,6 +141,7 @@ impl Config {
             idle_timeout: Some(Duration::from_secs(30)),
             timeout: Some(Duration::from_secs(120)),
             max_response_bytes: Some(16 << 20),
+            max_request_bytes: Some(4 << 20),
             max_in_flight: Some(16),
             ..Config::default()
         }
@@ -162,6 +169,7 @@ impl std::fmt::Debug for Config {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("max_in_flight", &self.max_in_flight)
+            .field("max_request_bytes", &self.max_request_bytes)
             .finish()
     }
 }

@@ -35,7 +35,7 @@ pub enum FailureKind {
     CaFile,
     /// The host's policy refused the host or address (607: the connection was refused, by us).
     Blocked,
-    /// The response is larger than the policy allows (600).
+    /// The response, or the request a script asked for, is larger than the policy allows (600).
     TooLarge,
 }
 

@@ -7,7 +7,7 @@
 //! a private address (DNS rebinding) is refused just like a literal one.
 
 use crate::failure::{Failure, FailureKind};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// A host pattern with an optional port: `example.com`, `*.example.com`, `127.0.0.1:8080`,
 /// `[::1]:443`.
@@ -99,7 +99,10 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 /// Is `ip` private or special-purpose: loopback, private ranges, link-local, CGNAT, unique local,
 /// multicast, unspecified, broadcast, reserved, documentation or benchmarking ranges, and any
-/// IPv6 address that embeds an IPv4 one (mapped, compatible, 6to4, NAT64)?
+/// IPv6 address that embeds an IPv4 one: mapped (`::ffff:a.b.c.d`), translated
+/// (`::ffff:0:a.b.c.d`), compatible (`::a.b.c.d`), 6to4 (`2002::/16`), NAT64 (`64:ff9b::/96`,
+/// `64:ff9b:1::/48`) and Teredo (`2001::/32`)? Whatever the IPv4 address inside, these are
+/// refused: which one a relay or translator would reach is not ours to judge.
 pub fn is_special(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_special_v4(v4),
@@ -133,7 +136,8 @@ fn is_special_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfe80             // link-local
         || (s[0] & 0xffc0) == 0xfec0             // site-local (deprecated)
         || (s[0] & 0xff00) == 0xff00             // multicast
-        || s[..6] == [0, 0, 0, 0, 0, 0xffff]     // IPv4-mapped
+        || s[..6] == [0, 0, 0, 0, 0, 0xffff]     // IPv4-mapped ::ffff:0:0/96
+        || s[..6] == [0, 0, 0, 0, 0xffff, 0]     // IPv4-translated ::ffff:0:0:0/96 (SIIT)
         || s[..6] == [0, 0, 0, 0, 0, 0]          // IPv4-compatible (and ::, ::1)
         || s[0] == 0x2002                        // 6to4
         || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]  // NAT64
@@ -177,6 +181,44 @@ pub fn check_host(rules: &HostRules, host: &str, port: u16) -> Result<(), Failur
         }
     }
     Ok(())
+}
+
+/// Which of the addresses `host:port` resolved to may be connected to. A deny rule that names
+/// any of them refuses the host whole (whatever name led there: `--deny-host 127.0.0.1`
+/// refuses `localhost`); otherwise the addresses [`check_address`] admits, failing with its
+/// verdict when none is left.
+///
+/// # Errors
+/// A `Blocked` failure naming the denied or private address.
+pub fn admit_addresses(
+    rules: &HostRules,
+    host: &str,
+    port: u16,
+    addrs: Vec<SocketAddr>,
+) -> Result<Vec<SocketAddr>, Failure> {
+    let denied = addrs
+        .iter()
+        .map(|a| canonical(a.ip()))
+        .find(|ip| rules.deny.iter().any(|r| r.matches(&ip.to_string(), port)));
+    if let Some(ip) = denied {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        return Err(blocked(format!("host {bare} is denied (it resolves to {ip})")));
+    }
+    let mut refusal = None;
+    let admitted: Vec<_> = addrs
+        .into_iter()
+        .filter(|a| match check_address(rules, host, port, a.ip()) {
+            Ok(()) => true,
+            Err(f) => {
+                refusal.get_or_insert(f);
+                false
+            }
+        })
+        .collect();
+    match (admitted.is_empty(), refusal) {
+        (true, Some(f)) => Err(f),
+        _ => Ok(admitted),
+    }
 }
 
 /// May we connect to `ip` for `host:port`?
@@ -226,7 +268,14 @@ mod tests {
             "::127.0.0.1",
             "2002:7f00:1::",
             "64:ff9b::7f00:1",
+            "64:ff9b:1::a00:5",
             "2001:db8::1",
+            "::ffff:0:7f00:1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:8.8.8.8",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2002:808:808::1",
+            "::8.8.8.8",
         ] {
             assert!(special(s), "{s} should be special");
         }
@@ -238,6 +287,9 @@ mod tests {
             "192.169.0.1",
             "2606:4700::1111",
             "2a00:1450::1",
+            "::fffe:0:7f00:1",
+            "0:0:0:1:ffff:0:7f00:1",
+            "2003::1",
         ] {
             assert!(!special(s), "{s} should be public");
         }
@@ -304,5 +356,43 @@ mod tests {
             "IP literal checked before connecting"
         );
         assert!(check_host(&open, "example.com", 80).is_ok());
+    }
+
+    #[test]
+    fn deny_rules_match_the_resolved_address() {
+        let sock = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let rules = HostRules {
+            deny: vec![HostRule::parse("127.0.0.1:8080").unwrap()],
+            ..HostRules::default()
+        };
+        let err = admit_addresses(
+            &rules,
+            "localhost",
+            8080,
+            vec![sock("[::1]:8080"), sock("127.0.0.1:8080")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.reason(),
+            "blocked by policy: host localhost is denied (it resolves to 127.0.0.1)"
+        );
+        assert_eq!(err.code(), 607);
+        let mapped = admit_addresses(&rules, "x.test", 8080, vec![sock("[::ffff:127.0.0.1]:8080")]);
+        assert!(mapped.is_err(), "an IPv4-mapped answer is the same address");
+        let other_port = admit_addresses(&rules, "localhost", 8081, vec![sock("127.0.0.1:8081")]);
+        assert_eq!(other_port.unwrap(), vec![sock("127.0.0.1:8081")]);
+        let private = HostRules {
+            block_private: true,
+            ..HostRules::default()
+        };
+        let mixed = admit_addresses(
+            &private,
+            "x.test",
+            80,
+            vec![sock("10.0.0.1:80"), sock("8.8.8.8:80")],
+        );
+        assert_eq!(mixed.unwrap(), vec![sock("8.8.8.8:80")], "private ones left out");
+        let none = admit_addresses(&private, "x.test", 80, vec![sock("10.0.0.1:80")]).unwrap_err();
+        assert_eq!(none.reason(), "blocked by policy: private address 10.0.0.1");
     }
 }

@@ -64,6 +64,30 @@ impl RequestSpec {
             compressed: false,
         }
     }
+
+    /// What this request asks to send, as the policy's request-size limit
+    /// ([`crate::Config::max_request_bytes`]) counts it: the URL, each caller header as its line
+    /// `name: value` and line end, the verb, and the body (a form as it will be encoded). The
+    /// client's own headers (Host, User-Agent, ...) are not counted.
+    ///
+    /// # Example
+    /// ```
+    /// use tpt_http::spec::{PostBody, RequestSpec};
+    /// let mut spec = RequestSpec::get("http://a.test/");
+    /// spec.headers.push((b"X".to_vec(), b"1".to_vec()));
+    /// spec.post = Some(PostBody::Raw(vec![0; 100]));
+    /// assert_eq!(spec.request_size(), 14 + 6 + 100);
+    /// ```
+    pub fn request_size(&self) -> u64 {
+        let len = |b: &[u8]| b.len() as u64;
+        let headers: u64 = self.headers.iter().map(|(n, v)| len(n) + len(v) + 4).sum();
+        let body = match &self.post {
+            None => 0,
+            Some(PostBody::Raw(b)) => len(b),
+            Some(PostBody::Form(items)) => multipart_len(items, BOUNDARY_LEN),
+        };
+        len(&self.url) + headers + self.verb.as_deref().map_or(0, len) + body
+    }
 }
 
 /// Parse a script's URI the way libcurl does for TPT: a URI without a scheme is taken as
@@ -120,6 +144,61 @@ pub fn has_line_break(bytes: &[u8]) -> bool {
     bytes.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
 }
 
+/// A caller header as it goes on the wire. TPT hands libcurl the line `name + ": " + value`,
+/// and libcurl reads a CURLOPT_HTTPHEADER line as a name up to its first `:` and a value after
+/// it (sent trimmed): so `{"A:B", "c"}` is the header `A` with value `B: c`. Every rule that
+/// treats a header specially (replacing defaults, framing, credentials) judges this, never the
+/// caller's spelling.
+///
+/// # Example
+/// ```
+/// use tpt_http::spec::wire_header;
+/// assert_eq!(wire_header(b"Authorization: Bearer x", b""), (b"Authorization".to_vec(), b"Bearer x:".to_vec()));
+/// assert_eq!(wire_header(b"Authorization:Bearer", b"x"), (b"Authorization".to_vec(), b"Bearer: x".to_vec()));
+/// ```
+pub fn wire_header(name: &[u8], value: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut line = Vec::with_capacity(name.len() + 2 + value.len());
+    line.extend_from_slice(name);
+    line.extend_from_slice(b": ");
+    line.extend_from_slice(value);
+    let colon = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+    let n = line[..colon].to_vec();
+    let v = trim(&line[(colon + 1).min(line.len())..]).to_vec();
+    (n, v)
+}
+
+/// Headers that carry credentials: on a redirect to another origin, a caller header that goes
+/// on the wire under one of these names is not sent (libcurl drops `Authorization` and `Cookie`;
+/// `X-Auth-Session-Key` is TPT's session secret).
+pub const CREDENTIAL_HEADERS: [&str; 3] = ["Authorization", "Cookie", "X-Auth-Session-Key"];
+
+/// The caller headers that may follow a redirect to another origin: every one whose line on
+/// the wire ([`wire_header`]) is not a [`CREDENTIAL_HEADERS`] header, however the caller split
+/// it between name and value.
+///
+/// # Example
+/// ```
+/// use tpt_http::spec::cross_origin_headers;
+/// let caller = vec![
+///     (b"Authorization: Bearer x".to_vec(), b"".to_vec()),
+///     (b"cookie:a".to_vec(), b"b".to_vec()),
+///     (b"X-Other".to_vec(), b"1".to_vec()),
+/// ];
+/// assert_eq!(cross_origin_headers(&caller), vec![(b"X-Other".to_vec(), b"1".to_vec())]);
+/// ```
+pub fn cross_origin_headers(caller: &[(Vec<u8>, Vec<u8>)]) -> HeaderList {
+    caller
+        .iter()
+        .filter(|(name, value)| {
+            let (wire, _) = wire_header(name, value);
+            !CREDENTIAL_HEADERS
+                .iter()
+                .any(|c| wire.eq_ignore_ascii_case(c.as_bytes()))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Merge caller headers into the client's defaults, following libcurl's CURLOPT_HTTPHEADER rules
 /// as TPT uses them: each caller header is the line `name: value`, split at its first `:`; a
 /// caller header named like a default replaces it, and one whose value is empty (or blank)
@@ -134,13 +213,7 @@ pub fn merge_headers(defaults: &[(&str, Vec<u8>)], caller: &[(Vec<u8>, Vec<u8>)]
     let mut removed = vec![false; out.len()];
     let mut extra = Vec::new();
     for (name, value) in caller {
-        // libcurl sees the line "name: value" and splits it at the first colon.
-        let mut line = name.clone();
-        line.extend_from_slice(b": ");
-        line.extend_from_slice(value);
-        let colon = line.iter().position(|&b| b == b':').unwrap_or(line.len());
-        let n = line[..colon].to_vec();
-        let v = trim(&line[(colon + 1).min(line.len())..]).to_vec();
+        let (n, v) = wire_header(name, value);
         if n.eq_ignore_ascii_case(b"content-length") || n.eq_ignore_ascii_case(b"transfer-encoding") {
             continue;
         }
@@ -199,6 +272,9 @@ pub fn guess_content_type(filename: &[u8]) -> &'static str {
     }
 }
 
+/// The length of a [`new_boundary`].
+const BOUNDARY_LEN: usize = 46;
+
 /// A fresh multipart boundary in libcurl's shape: 24 dashes then 22 random alphanumerics.
 pub fn new_boundary() -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -228,6 +304,36 @@ fn escape_quoted(out: &mut Vec<u8>, s: &[u8]) {
             _ => out.push(b),
         }
     }
+}
+
+/// The length of [`encode_multipart`]'s output for `items` and a boundary of `boundary` bytes,
+/// without encoding (so a form too large for the policy is refused before it is copied).
+fn multipart_len(items: &[FormItem], boundary: usize) -> u64 {
+    let len = |b: &[u8]| b.len() as u64;
+    let quoted =
+        |b: &[u8]| len(b) + 2 * b.iter().filter(|&&c| matches!(c, b'"' | b'\r' | b'\n')).count() as u64;
+    let boundary = boundary as u64;
+    let parts: u64 = items
+        .iter()
+        .map(|item| {
+            let mut n =
+                2 + boundary + len(b"\r\nContent-Disposition: form-data; name=\"") + quoted(&item.name) + 1;
+            if let Some(filename) = &item.filename {
+                n += len(b"; filename=\"") + quoted(filename) + 1;
+            }
+            n += 2;
+            let content_type = match (&item.content_type, &item.filename) {
+                (Some(t), _) => Some(t.iter().filter(|&&b| b != b'\r' && b != b'\n').count() as u64),
+                (None, Some(f)) => Some(len(guess_content_type(f).as_bytes())),
+                (None, None) => None,
+            };
+            if let Some(t) = content_type {
+                n += len(b"Content-Type: ") + t + 2;
+            }
+            n + 2 + len(&item.value) + 2
+        })
+        .sum();
+    parts + 2 + boundary + 4
 }
 
 /// Encode `items` as a `multipart/form-data` body with `boundary`.
@@ -386,9 +492,95 @@ mod tests {
     }
 
     #[test]
+    fn multipart_length_is_known_before_encoding() {
+        let item = |name: &[u8], value: &[u8], filename: Option<&[u8]>, ct: Option<&[u8]>| FormItem {
+            name: name.to_vec(),
+            value: value.to_vec(),
+            filename: filename.map(<[u8]>::to_vec),
+            content_type: ct.map(<[u8]>::to_vec),
+        };
+        let forms = [
+            vec![],
+            vec![item(b"a", b"1", None, None)],
+            vec![
+                item(b"q\"\r\n", b"\0\xff", Some(b"x\".PNG"), None),
+                item(b"f", b"", Some(b"data"), Some(b"text/x\r\ny")),
+                item(b"", b"vvvv", None, Some(b"a/b")),
+            ],
+        ];
+        for items in forms {
+            let boundary = new_boundary();
+            assert_eq!(
+                multipart_len(&items, boundary.len()),
+                encode_multipart(&items, &boundary).len() as u64,
+                "{items:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn request_size_counts_url_headers_verb_and_body() {
+        let mut spec = RequestSpec::get("http://a.test/");
+        assert_eq!(spec.request_size(), 14);
+        spec.headers = h(&[("Authorization: x", ""), ("A", "bc")]);
+        spec.verb = Some(b"PUT".to_vec());
+        spec.post = Some(PostBody::Form(vec![FormItem {
+            name: b"n".to_vec(),
+            value: vec![7; 1000],
+            filename: None,
+            content_type: None,
+        }]));
+        let form = encode_multipart(
+            match &spec.post {
+                Some(PostBody::Form(items)) => items,
+                _ => unreachable!(),
+            },
+            &new_boundary(),
+        );
+        assert_eq!(spec.request_size(), 14 + 20 + 7 + 3 + form.len() as u64);
+    }
+
+    #[test]
+    fn credentials_are_judged_on_the_wire() {
+        let caller = h(&[
+            ("Authorization", "Bearer x"),
+            ("Authorization: Bearer x", ""),
+            ("Authorization:Bearer", "x"),
+            ("AUTHORIZATION:", "Bearer x"),
+            ("cookie: a=b", ""),
+            ("Cookie:a", "b"),
+            ("x-auth-session-key:k", ""),
+            ("X-Auth-Session-Key", "k"),
+            ("X-Authorization", "kept"),
+            ("Accept: Authorization", "kept"),
+            ("Authorization-Hint", "kept"),
+        ]);
+        let kept = cross_origin_headers(&caller);
+        assert_eq!(
+            kept,
+            h(&[
+                ("X-Authorization", "kept"),
+                ("Accept: Authorization", "kept"),
+                ("Authorization-Hint", "kept"),
+            ])
+        );
+        // And nothing that is dropped would have gone out under another name.
+        for (n, v) in caller.iter().filter(|x| !kept.contains(x)) {
+            let (wire, _) = wire_header(n, v);
+            assert!(
+                CREDENTIAL_HEADERS
+                    .iter()
+                    .any(|c| wire.eq_ignore_ascii_case(c.as_bytes())),
+                "{:?}",
+                String::from_utf8_lossy(n)
+            );
+        }
+    }
+
+    #[test]
     fn boundaries_differ_and_have_curl_shape() {
         let (a, b) = (new_boundary(), new_boundary());
-        assert_eq!(a.len(), 46);
+        assert_eq!(a.len(), BOUNDARY_LEN);
         assert!(a.starts_with(&"-".repeat(24)));
         assert!(a[24..].bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);

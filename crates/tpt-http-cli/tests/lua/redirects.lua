@@ -109,4 +109,32 @@ T.test("Authorization and Cookie are dropped on a redirect to another origin", f
   T.eq(other["x-other"], "kept", "other headers are kept")
 end)
 
+-- Issue 12: the credential headers are judged on the wire, where TPT sends the line
+-- name .. ": " .. value, so a colon inside the name makes the same header.
+local credentials = {
+  { "Authorization", "Bearer plain" },
+  { "Authorization: Bearer in-the-name", "" },
+  { "Authorization:Bearer", "split" },
+  { "Cookie: a=in-the-name", "" },
+  { "cookie:b", "split" },
+  { "X-Auth-Session-Key:k", "" },
+  { "X-Kept: in-the-name", "" },
+}
+
+T.test("credentials, however spelled, do not follow a redirect to another origin", function()
+  local e = echo_of(http.get(to(E.HTTP, E.HTTPS .. "/echo?other"), credentials), "other origin")
+  T.eq(e.path, "/echo?other", "path")
+  T.eq(T.values(e, "authorization"), nil, "authorization")
+  T.eq(T.values(e, "cookie"), nil, "cookie")
+  T.eq(T.values(e, "x-auth-session-key"), nil, "session key")
+  T.eq(T.values(e, "x-kept"), "in-the-name:", "another header follows")
+end)
+
+T.test("credentials, however spelled, follow a redirect on the same origin", function()
+  local e = echo_of(http.get(to(E.HTTP, "/echo?same"), credentials), "same origin")
+  T.eq(T.values(e, "authorization"), "Bearer plain|Bearer in-the-name:|Bearer: split", "authorization")
+  T.eq(T.values(e, "cookie"), "a=in-the-name:|b: split", "cookie")
+  T.eq(T.values(e, "x-auth-session-key"), "k:", "session key")
+end)
+
 T.run()

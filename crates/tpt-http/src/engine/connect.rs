@@ -221,21 +221,9 @@ async fn resolve(
             )
         });
     }
-    let Some(rules) = checked else { return Ok(addrs) };
-    let mut refusal = None;
-    let admitted: Vec<_> = addrs
-        .into_iter()
-        .filter(|a| match policy::check_address(rules, host, port, a.ip()) {
-            Ok(()) => true,
-            Err(f) => {
-                refusal.get_or_insert(f);
-                false
-            }
-        })
-        .collect();
-    match (admitted.is_empty(), refusal) {
-        (true, Some(f)) => Err(f),
-        _ => Ok(admitted),
+    match checked {
+        None => Ok(addrs),
+        Some(rules) => policy::admit_addresses(rules, host, port, addrs),
     }
 }
 
@@ -306,9 +294,10 @@ fn classify_tls(e: std::io::Error) -> Failure {
 /// Open a connection to `origin` (through `proxy` if given) and start its HTTP driver task,
 /// which holds `slot` for as long as the connection lives.
 ///
-/// Under a policy that refuses private addresses, the address connected to is checked (so a
-/// DNS answer cannot smuggle one in), and through a proxy the tunnel is opened to an address
-/// resolved and checked here, so the proxy cannot be used to reach what the policy refuses.
+/// Under a policy that refuses private addresses or has deny rules, the address connected to
+/// is checked (so a DNS answer cannot smuggle one in, and a deny rule naming an address holds
+/// for every name of it), and through a proxy the tunnel is opened to an address resolved and
+/// checked here, so the proxy cannot be used to reach what the policy refuses.
 pub(crate) async fn open(
     tls: &Tls,
     origin: &Origin,
@@ -316,12 +305,14 @@ pub(crate) async fn open(
     rules: &HostRules,
     slot: SlotGuard,
 ) -> Result<Conn, Failure> {
-    let checked = rules.block_private.then_some(rules);
+    // Resolved addresses are checked when private ones are refused, or when a deny rule may
+    // name one of them.
+    let checked = (rules.block_private || !rules.deny.is_empty()).then_some(rules);
     let stream = match proxy {
         Some((phost, pport)) => {
             let target = match checked {
                 None => format!("{}:{}", origin.host, origin.port),
-                Some(_) if !origin.https => {
+                Some(_) if !origin.https && rules.block_private => {
                     return Err(Failure::new(
                         FailureKind::Blocked,
                         "blocked by policy: plain http through a proxy cannot be checked for private addresses",
@@ -329,7 +320,13 @@ pub(crate) async fn open(
                 }
                 Some(rules) => {
                     let addrs = resolve(origin.bare_host(), origin.port, false, Some(rules)).await?;
-                    addrs.first().map(|a| a.to_string()).unwrap_or_default()
+                    if origin.https {
+                        addrs.first().map(|a| a.to_string()).unwrap_or_default()
+                    } else {
+                        // Plain http names its host to the proxy, which resolves it again: the
+                        // deny rules were checked on our own answer, as well as can be.
+                        format!("{}:{}", origin.host, origin.port)
+                    }
                 }
             };
             let mut s = tcp(phost, *pport, true, None).await?;

@@ -227,6 +227,9 @@ pub(crate) struct Conn {
     pos: usize,
     /// The current response lets the connection carry another request once it is read.
     keep_alive: bool,
+    /// The server answered before it took the whole request body, which was not sent in full:
+    /// the connection cannot carry another request.
+    body_unsent: bool,
     /// Holds the connection's place under the per-host cap for as long as it lives.
     _slot: SlotGuard,
 }
@@ -239,6 +242,7 @@ impl Conn {
             buf: Vec::new(),
             pos: 0,
             keep_alive: false,
+            body_unsent: false,
             _slot: slot,
         }
     }
@@ -270,16 +274,75 @@ impl Conn {
     }
 
     /// Send a request: `head` (request line and headers, ending in an empty line) and `body`.
+    ///
+    /// A server may answer before it has read the whole body (a 413, or a 200 to an upload it
+    /// does not want) and then neither read nor close. The early answer is the answer, as in
+    /// libcurl: whenever the body cannot be written, what the server sent is read into the
+    /// buffer, and once it holds the status line of a final (not 1xx) answer, or the stream
+    /// ends, the rest of the body is not sent and the connection is not reused. Interim 1xx
+    /// answers are left in the buffer (the head reader skips them) and the body goes on.
     pub(crate) async fn send(&mut self, head: Vec<u8>, body: &[u8]) -> std::io::Result<()> {
+        self.body_unsent = false;
         if body.len() <= COALESCE_BODY {
             let mut all = head;
             all.extend_from_slice(body);
             self.io.write_all(&all).await?;
-        } else {
-            self.io.write_all(&head).await?;
-            self.io.write_all(body).await?;
+            return self.io.flush().await;
         }
-        self.io.flush().await
+        self.io.write_all(&head).await?;
+        let mut rest = body;
+        let mut scan = EarlyAnswer::default();
+        poll_fn(|cx| {
+            loop {
+                let wrote = if rest.is_empty() {
+                    Pin::new(&mut self.io).poll_flush(cx).map_ok(|()| None)
+                } else {
+                    Pin::new(&mut self.io).poll_write(cx, rest).map_ok(Some)
+                };
+                match wrote {
+                    Poll::Ready(Ok(None)) => return Poll::Ready(Ok(())),
+                    Poll::Ready(Ok(Some(0))) => {
+                        return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                    }
+                    Poll::Ready(Ok(Some(n))) => {
+                        rest = &rest[n..];
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+                // The server is not taking the body: has it answered?
+                match self.poll_early_answer(cx, &mut scan) {
+                    Poll::Ready(true) => {
+                        self.body_unsent = true;
+                        return Poll::Ready(Ok(()));
+                    }
+                    Poll::Ready(false) => {} // an interim answer, or part of one: write on
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await
+    }
+
+    /// While the request body is blocked: read what the server sent (appended to the buffer,
+    /// for the head reader) and say whether it is an answer that ends the upload. Pending when
+    /// nothing arrived; the scan goes on from where it stopped, so it costs each byte once.
+    fn poll_early_answer(&mut self, cx: &mut Context<'_>, scan: &mut EarlyAnswer) -> Poll<bool> {
+        let mut chunk = [0u8; 4096];
+        let mut rb = ReadBuf::new(&mut chunk);
+        match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+            Poll::Pending => Poll::Pending,
+            // The end of the stream, or a failure: nothing more will be read; the head reader
+            // reports it.
+            Poll::Ready(Err(_)) => Poll::Ready(true),
+            Poll::Ready(Ok(())) if rb.filled().is_empty() => Poll::Ready(true),
+            Poll::Ready(Ok(())) => {
+                self.buf.extend_from_slice(rb.filled());
+                let arrived = &self.buf[self.pos..];
+                Poll::Ready(arrived.len() > MAX_HEAD || scan.is_final(arrived))
+            }
+        }
     }
 
     fn buffered(&self) -> usize {
@@ -635,13 +698,65 @@ impl Conn {
     /// The response was read to its end: the connection, ready for another request, unless the
     /// response said it closes or the server sent more than it should have.
     pub(crate) fn into_idle(mut self, framing: &Framing) -> Option<Conn> {
-        if !self.keep_alive || *framing != Framing::Done || self.buffered() > 0 {
+        if !self.keep_alive || self.body_unsent || *framing != Framing::Done || self.buffered() > 0 {
             return None;
         }
         self.buf = Vec::new();
         self.pos = 0;
         Some(self)
     }
+}
+
+/// Reads the answers a server sends while the request body is still going out, a line at a
+/// time and never a byte twice: interim (1xx) heads are passed over, and the first status line
+/// of anything else (a final answer, or bytes that are not HTTP) ends the upload.
+#[derive(Debug, Default)]
+struct EarlyAnswer {
+    /// Bytes of the answer already scanned (whole lines).
+    scanned: usize,
+    /// Bytes after `scanned` already searched for a line end, without one.
+    searched: usize,
+    /// Inside an interim head (its status line seen, its empty line not yet).
+    interim: bool,
+}
+
+impl EarlyAnswer {
+    /// Is there, in `arrived` (everything the server sent so far), an answer that is not an
+    /// interim one?
+    fn is_final(&mut self, arrived: &[u8]) -> bool {
+        loop {
+            let from = self.scanned + self.searched;
+            let Some(at) = arrived[from..].iter().position(|&b| b == b'\n') else {
+                self.searched = arrived.len() - self.scanned;
+                break;
+            };
+            let line = &arrived[self.scanned..from + at];
+            let text = line.strip_suffix(b"\r").unwrap_or(line);
+            self.scanned = from + at + 1;
+            self.searched = 0;
+            if self.interim {
+                self.interim = !text.is_empty();
+            } else if !text.is_empty() {
+                if !is_interim_status(text) {
+                    return true;
+                }
+                self.interim = true;
+            }
+        }
+        // An unfinished status line already shows whether it is interim.
+        let partial = &arrived[self.scanned..];
+        !self.interim && partial.len() >= 12 && !is_interim_status(partial)
+    }
+}
+
+/// Is `line` the status line of an interim answer (`HTTP/1.x 1xx`, not 101, which is final)?
+fn is_interim_status(line: &[u8]) -> bool {
+    line.len() >= 12
+        && line.starts_with(b"HTTP/1.")
+        && line[8] == b' '
+        && line[9] == b'1'
+        && line[10..12].iter().all(u8::is_ascii_digit)
+        && &line[9..12] != b"101"
 }
 
 fn body_io(e: std::io::Error) -> Failure {
@@ -773,6 +888,43 @@ mod tests {
         assert_eq!(
             line_without_colon(b"HTTP/1.1 200 OK\nbare\nA: 1\n\n"),
             Colonless::Drop(16..21)
+        );
+    }
+
+    #[test]
+    fn early_answers_end_an_upload_unless_interim() {
+        let final_after = |pieces: &[&[u8]]| {
+            let mut scan = EarlyAnswer::default();
+            let mut arrived = Vec::new();
+            pieces.iter().position(|p| {
+                arrived.extend_from_slice(p);
+                scan.is_final(&arrived)
+            })
+        };
+        assert_eq!(final_after(&[b"HTTP/1.1 200 OK\r\n"]), Some(0));
+        assert_eq!(
+            final_after(&[b"HTTP/1.1 41", b"3 Too"]),
+            Some(1),
+            "decided from the code"
+        );
+        assert_eq!(final_after(&[b"HTTP/1.1 100 Continue\r\n\r\n"]), None);
+        assert_eq!(
+            final_after(&[
+                b"HTTP/1.1 100 Continue\r\n",
+                b"X: 1\r\n\r",
+                b"\nHTTP/1.1 200 OK\r\n"
+            ]),
+            Some(2)
+        );
+        assert_eq!(
+            final_after(&[b"HTTP/1.1 103 Early\nLink: x\n\n", b"HTTP/1.1 100 C\n\n"]),
+            None
+        );
+        assert_eq!(final_after(&[b"HTTP/1.1 101 Switching\r\n"]), Some(0));
+        assert_eq!(
+            final_after(&[b"SSH-2.0-OpenSSH_9.6\r\n"]),
+            Some(0),
+            "not HTTP: stop too"
         );
     }
 

@@ -171,6 +171,15 @@ impl Client {
             reporter.complete(Outcome::failed(failure, Vec::new()));
             return (watcher, None);
         }
+        if let Some(max) = self.inner.config.max_request_bytes
+            && spec.request_size() > max
+        {
+            // Refused before it is queued: the body copy is dropped here, not held while the
+            // request waits for a permit or a connection.
+            let failure = Failure::new(FailureKind::TooLarge, format!("request larger than {max} bytes"));
+            reporter.complete(Outcome::failed(failure, Vec::new()));
+            return (watcher, None);
+        }
         let abort = watcher.abort_slot();
         let pending = Pending {
             client: self.inner.clone(),

@@ -22,7 +22,7 @@ type Headers = Vec<(Vec<u8>, Vec<u8>)>;
 /// Most body memory reserved up front from a Content-Length (the body may still grow past it).
 const RESERVE_LIMIT: usize = 2 << 30;
 
-/// Longest wait for the next byte of a redirect's body before giving up on reusing its
+/// Longest time spent reading a redirect's body (in all) before giving up on reusing its
 /// connection.
 const REDIRECT_DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -105,17 +105,19 @@ struct Payload {
     compressed: bool,
 }
 
-fn payload(spec: &RequestSpec) -> Result<Payload, Failure> {
-    let (method, body, content_type) = match &spec.post {
+/// The payload of `spec`, whose body it takes (moved, not copied: a post's body exists once in
+/// the engine).
+fn payload(spec: &mut RequestSpec) -> Result<Payload, Failure> {
+    let (method, body, content_type) = match spec.post.take() {
         None => (Method::GET, None, None),
         Some(PostBody::Raw(b)) => (
             Method::POST,
-            Some(Bytes::copy_from_slice(b)),
+            Some(Bytes::from(b)),
             Some(b"application/x-www-form-urlencoded".to_vec()),
         ),
         Some(PostBody::Form(items)) => {
             let boundary = spec::new_boundary();
-            let body = spec::encode_multipart(items, &boundary);
+            let body = spec::encode_multipart(&items, &boundary);
             (
                 Method::POST,
                 Some(Bytes::from(body)),
@@ -151,13 +153,13 @@ fn is_redirect(status: u16) -> bool {
 
 async fn perform(
     client: &ClientInner,
-    spec: RequestSpec,
+    mut spec: RequestSpec,
     reporter: &Reporter,
 ) -> Result<Outcome, (Failure, Headers)> {
     let no_headers = |f: Failure| (f, Vec::new());
     let enforce = client.config.enforce_https;
     let mut url = spec::parse_url(&spec.url, enforce).map_err(no_headers)?;
-    let mut payload = payload(&spec).map_err(no_headers)?;
+    let mut payload = payload(&mut spec).map_err(no_headers)?;
     let mut caller = spec.headers;
     let mut hops = 0;
     loop {
@@ -177,7 +179,7 @@ async fn perform(
                 )));
             }
             hops += 1;
-            drain_redirect_body(client, &origin, &head, reply, &activity).await;
+            drain_redirect_body(client, &origin, &head, reply).await;
             let location = String::from_utf8_lossy(&location).into_owned();
             let next = url.join(location.trim()).map_err(|e| {
                 no_headers(Failure::new(
@@ -196,12 +198,8 @@ async fn perform(
                 payload.content_type = None;
             }
             if Origin::of(&next) != origin {
-                // Credentials are not handed to another origin.
-                caller.retain(|(n, _)| {
-                    ![&b"authorization"[..], b"cookie", b"x-auth-session-key"]
-                        .iter()
-                        .any(|s| n.eq_ignore_ascii_case(s))
-                });
+                // Credentials are not handed to another origin (judged on the wire's names).
+                caller = spec::cross_origin_headers(&caller);
             }
             url = next;
             continue;
@@ -414,28 +412,23 @@ impl Decoder {
     }
 }
 
-/// Read a small redirect body to its end so the connection can be reused; a large or stalling
-/// one is abandoned (its connection closed) and the redirect followed anyway.
-async fn drain_redirect_body(
-    client: &ClientInner,
-    origin: &Origin,
-    head: &Head,
-    reply: Reply,
-    activity: &Activity,
-) {
+/// Read a small redirect body to its end so the connection can be reused; a large or slow one
+/// is abandoned (its connection closed) and the redirect followed anyway. The wait is bounded
+/// in all (the idle timeout, or 1 s, whichever is shorter), however the bytes arrive: a body
+/// that drips cannot keep it going.
+async fn drain_redirect_body(client: &ClientInner, origin: &Origin, head: &Head, reply: Reply) {
     if content_length(head) > REDIRECT_BODY_DRAIN as i64 {
         return;
     }
-    let patience = Some(
-        client
-            .config
-            .idle_timeout
-            .map_or(REDIRECT_DRAIN_WAIT, |i| i.min(REDIRECT_DRAIN_WAIT)),
-    );
+    let patience = client
+        .config
+        .idle_timeout
+        .map_or(REDIRECT_DRAIN_WAIT, |i| i.min(REDIRECT_DRAIN_WAIT));
+    let deadline = tokio::time::Instant::now() + patience;
     let mut seen = 0;
     match reply {
         Reply::H2(mut body) => loop {
-            match activity::watch(patience, activity, body.frame()).await {
+            match tokio::time::timeout_at(deadline, body.frame()).await {
                 Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
                 Ok(None) | Ok(Some(Err(_))) | Err(_) => return,
             }
@@ -448,7 +441,7 @@ async fn drain_redirect_body(
                 return;
             }
             loop {
-                match activity::watch(patience, activity, conn.next(&mut framing, usize::MAX)).await {
+                match tokio::time::timeout_at(deadline, conn.next(&mut framing, usize::MAX)).await {
                     Ok(Ok(Some(range))) => seen += range.len(),
                     Ok(Ok(None)) => break,
                     Ok(Err(_)) | Err(_) => return,

@@ -4,6 +4,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -12,12 +16,36 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode, Version};
 
 use crate::body::{PatternBody, ResponseBody, full, full_unsized};
-use crate::server::Shared;
 
 /// Piece size of `/bytes/N`.
 const BYTES_PIECE: usize = 64 * 1024;
 /// Largest piece of `/chunked/N`.
 const CHUNKED_PIECE: usize = 16 * 1024;
+
+/// State shared between a [`Server`](crate::Server) handle and its connections.
+pub(crate) struct Shared {
+    pub(crate) connections: AtomicUsize,
+    pub(crate) files: Mutex<HashMap<String, Vec<u8>>>,
+    pub(crate) users: Mutex<crate::auth::Users>,
+}
+
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared {
+            connections: AtomicUsize::new(0),
+            files: Mutex::new(HashMap::new()),
+            users: Mutex::new(crate::auth::Users::new()),
+        }
+    }
+}
+
+impl Shared {
+    /// A copy of the file added under `name`, if any.
+    pub(crate) fn file(&self, name: &str) -> Option<Vec<u8>> {
+        let files = self.files.lock().unwrap_or_else(|poison| poison.into_inner());
+        files.get(name).cloned()
+    }
+}
 
 /// Answers one request.
 pub(crate) async fn handle(request: Request<Incoming>, shared: &Shared) -> Response<ResponseBody> {

@@ -1,10 +1,9 @@
 //! The hyper based test server.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -14,33 +13,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 
 use crate::TestCa;
-use crate::routes;
+use crate::routes::{self, Shared};
 use crate::runtime::{Background, accept};
-
-/// State shared between a [`Server`] handle and its connections.
-pub(crate) struct Shared {
-    connections: AtomicUsize,
-    files: Mutex<HashMap<String, Vec<u8>>>,
-    pub(crate) users: Mutex<crate::auth::Users>,
-}
-
-impl Default for Shared {
-    fn default() -> Shared {
-        Shared {
-            connections: AtomicUsize::new(0),
-            files: Mutex::new(HashMap::new()),
-            users: Mutex::new(crate::auth::Users::new()),
-        }
-    }
-}
-
-impl Shared {
-    /// A copy of the file added under `name`, if any.
-    pub(crate) fn file(&self, name: &str) -> Option<Vec<u8>> {
-        let files = self.files.lock().unwrap_or_else(|poison| poison.into_inner());
-        files.get(name).cloned()
-    }
-}
 
 /// How accepted connections are served.
 #[derive(Clone)]

@@ -1,8 +1,9 @@
 //! `http.getAuthToken`: the request TPT sends to its auth server and how its answer is read.
 //!
-//! Pure functions, no I/O: [`token_request`] builds the request (URL encoding and the
-//! `X-Auth-*` header rules), [`finish_token`] turns the server's answer into what `finish()`
-//! returns.
+//! The rules are pure functions with no I/O: [`token_request`] builds the request (URL encoding
+//! and the `X-Auth-*` header rules), [`finish_token`] turns the server's answer into what
+//! `finish()` returns. The one exception is [`check_token`], a blocking call for Rust services
+//! that check a token a script sent them.
 
 use crate::spec::RequestSpec;
 use std::fmt;

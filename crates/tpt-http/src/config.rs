@@ -1,8 +1,9 @@
 //! The host's policy: what scripts may reach and how the transport behaves.
 //!
 //! A [`Config`] is set by the host when it builds a [`crate::Client`]; nothing a script does can
-//! change it. The defaults match an official TPT build (HTTPS enforced, networking on, one
-//! shared client, 15 s connect timeout, at most 10 redirects).
+//! change it. The defaults are an official TPT build's (HTTPS enforced, networking on, 15 s
+//! connect timeout, at most 10 redirects) except one: 6 connections per host where TPT uses 1
+//! ([`Config::tpt`] is TPT exactly).
 
 use crate::policy::HostRules;
 use std::sync::Arc;

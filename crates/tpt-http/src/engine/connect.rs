@@ -291,8 +291,9 @@ fn classify_tls(e: std::io::Error) -> Failure {
     Failure::new(FailureKind::TlsConnect, format!("tls handshake failed: {e}"))
 }
 
-/// Open a connection to `origin` (through `proxy` if given) and start its HTTP driver task,
-/// which holds `slot` for as long as the connection lives.
+/// Open a connection to `origin` (through `proxy` if given), holding `slot` for as long as the
+/// connection lives: an HTTP/1.1 connection is driven by the task of the request using it, an
+/// HTTP/2 one by hyper's connection task, started here.
 ///
 /// Under a policy that refuses private addresses or has deny rules, the address connected to
 /// is checked (so a DNS answer cannot smuggle one in, and a deny rule naming an address holds

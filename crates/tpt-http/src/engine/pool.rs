@@ -111,7 +111,7 @@ impl Drop for SlotGuard {
 
 /// What [`Pool::checkout`] decided.
 pub(crate) enum Checkout {
-    /// A pooled connection; `true` if it was used before.
+    /// A pooled connection, idle until now (HTTP/1.1) or shared (HTTP/2).
     Ready(Conn),
     /// No connection free, but a slot: open one holding this guard.
     Open(SlotGuard),

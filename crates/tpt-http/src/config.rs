@@ -21,6 +21,11 @@ pub struct TraceRecord {
     pub bytes: usize,
     /// Time from start to outcome.
     pub elapsed: Duration,
+    /// Why the request failed (what `req:error()` says), `None` when a response came. A
+    /// request cancelled before it finished has status 0 and the reason `cancelled`.
+    pub error: Option<String>,
+    /// The protocol of the last response, `"h1"` (HTTP/1.x) or `"h2"`; `None` when none came.
+    pub protocol: Option<&'static str>,
 }
 
 /// Receives a [`TraceRecord`] for every finished request (called on the engine thread).

@@ -9,6 +9,7 @@ mod activity;
 mod connect;
 mod h1;
 mod pool;
+mod trace;
 mod transfer;
 
 /// Entry points for `fuzz/` (feature `fuzzing`): engine parts run on untrusted bytes in memory.
@@ -168,7 +169,11 @@ impl Client {
         let (reporter, watcher) = state::pair(news);
         if !self.inner.config.network_enabled {
             let failure = Failure::new(FailureKind::NetworkDisabled, "networking is disabled by the host");
-            reporter.complete(Outcome::failed(failure, Vec::new()));
+            let outcome = Outcome::failed(failure, Vec::new());
+            if let Some(trace) = trace::Trace::start(self.inner.config.trace.as_ref(), &spec) {
+                trace.finish(&outcome, 0, None);
+            }
+            reporter.complete(outcome);
             return (watcher, None);
         }
         let abort = watcher.abort_slot();

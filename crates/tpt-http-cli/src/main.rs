@@ -173,7 +173,8 @@ impl Policy {
                 eprintln!("{}", trace_line(t))
             }));
         }
-        config.auth_server = self.auth_server.trim_end_matches('/').to_string();
+        config.auth_server = tpt_http::auth::server_base(&self.auth_server)
+            .map_err(|why| format!("--auth-server {why} (got {:?})", self.auth_server))?;
         let identity = match (&self.user_id, &self.session_key) {
             (Some(id), key) => Some(AuthUser {
                 user_id: id.clone(),

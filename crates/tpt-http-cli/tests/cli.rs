@@ -156,6 +156,12 @@ fn bad_flags_are_setup_errors() {
     );
     let out = run(&["run", "--max-host-connections", "0", s.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
+    let out = run(&["run", "--auth-server", "not a url", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "tpt-http: --auth-server must be an http:// or https:// URL (got \"not a url\")\n"
+    );
     let out = run(&["run", "/nonexistent/script.lua"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -293,6 +293,41 @@ fn trace_says_why_a_request_failed() {
     );
 }
 
+/// A request cancelled while it waits for its turn (`--max-in-flight`) is traced too.
+#[test]
+fn trace_reports_requests_cancelled_in_the_queue() {
+    let server = Server::http();
+    let hang = format!("{}/hang", server.base_url());
+    let s = script(
+        "trace-queue.lua",
+        "local a, b = http.get(arg[1]), http.get(arg[1] .. '?second')\nlocal n = 0\nlocal function h()\n  n = n + 1\n  if n == 3 then b:cancel() a:cancel() event.unregister(event.tick, h) end\nend\nevent.register(event.tick, h)\n",
+    );
+    let out = run(&[
+        "run",
+        "--fps",
+        "100",
+        "--allow-http",
+        "--max-in-flight",
+        "1",
+        "--trace",
+        s.to_str().unwrap(),
+        &hang,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let mut lines: Vec<&str> = err.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with(&format!("tpt-http: GET {hang} -> cancelled after ")),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("tpt-http: GET {hang}?second -> cancelled after ")),
+        "{err}"
+    );
+}
+
 /// The trace names the protocol: h2 over TLS with ALPN.
 #[test]
 fn trace_names_the_protocol() {

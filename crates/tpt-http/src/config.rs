@@ -70,7 +70,8 @@ pub struct Config {
     pub tick_gating: bool,
     /// Base URL of the auth server `http.getAuthToken` asks. Default: `https://powdertoy.co.uk`.
     pub auth_server: String,
-    /// Called once per finished request, e.g. to print `--trace` lines. Default: none.
+    /// Called once per request (refused and cancelled ones too), e.g. to print `--trace`
+    /// lines. Default: none.
     pub trace: Option<TraceSink>,
     /// Host allow and deny rules, and whether private addresses are refused. Default: no rules,
     /// private addresses allowed (as TPT).

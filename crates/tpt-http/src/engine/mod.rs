@@ -234,7 +234,15 @@ impl Pending {
         let (client, spec, reporter, limit) = (self.client, self.spec, self.reporter, self.limit);
         let task = runtime().spawn(async move {
             let _permit = match limit {
-                Some(l) => l.acquire_owned().await.ok(),
+                Some(l) => {
+                    // Cancelled while it waits for its turn, it is still traced.
+                    let queued = trace::Trace::start(client.config.trace.as_ref(), &spec);
+                    let permit = l.acquire_owned().await.ok();
+                    if let Some(q) = queued {
+                        q.disarm();
+                    }
+                    permit
+                }
                 None => None,
             };
             transfer::run(client, spec, reporter).await;

@@ -1,7 +1,7 @@
 //! A request's [`TraceRecord`], sent once to the host's [`crate::Config::trace`] sink: when
 //! the transfer ends, when the policy refuses it before it starts (604), or, when the transfer
-//! is dropped unfinished (cancelled), as cancelled. So a host tracing requests sees one record
-//! per request.
+//! is dropped unfinished (cancelled, also while it waits for its turn under `max_in_flight`),
+//! as cancelled. So a host tracing requests sees one record per request.
 
 use crate::config::{TraceRecord, TraceSink};
 use crate::spec::RequestSpec;
@@ -40,6 +40,11 @@ impl Trace {
             outcome.failure.as_ref().map(|f| f.reason().to_string()),
             protocol,
         );
+    }
+
+    /// Send nothing: another [`Trace`] reports this request.
+    pub(crate) fn disarm(mut self) {
+        self.sent = true;
     }
 
     fn send(&mut self, status: u16, bytes: usize, error: Option<String>, protocol: Option<&'static str>) {

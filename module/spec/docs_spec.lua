@@ -1,14 +1,12 @@
 -- busted specs that keep the documentation true for the native module (run by
 -- module/run-specs.sh, environment as in tpt_http_spec.lua):
---   * every Lua snippet of README.md and module/README.md that does require("tpt_http") runs in
---     a child interpreter against the loopback servers and prints what it should (the runner's
---     snippets are run by crates/tpt-http-cli/tests/readme.rs);
+--   * every Lua snippet of README.md, module/README.md and docs/reference.md that does
+--     require("tpt_http") runs in a child interpreter against the loopback servers and prints
+--     what it should (the runner's snippets are run by crates/tpt-http-cli/tests/readme.rs);
 --   * the editor annotations (types/tpt_http.lua) list exactly the module's functions and
 --     configure's options;
 --   * configure's errors name the value; examples/plain/download.lua's file name, progress and
 --     failures.
-
-local system = require("system")
 
 local HTTP = os.getenv("TPT_HTTP_TEST_HTTP")
 local HTTPS = os.getenv("TPT_HTTP_TEST_HTTPS")
@@ -129,6 +127,10 @@ describe("the Lua snippets of the READMEs", function()
     ["README.md"] = {
       "^200\t1000\tnil\n$",
     },
+    ["docs/reference.md"] = {
+      "^$",
+      "^200\t1000\n$",
+    },
     ["module/README.md"] = {
       "^200\t1000\n$",
       "^false\tconfigure: option 'max_host_connections' must be an integer from 1 to 65535 %(got 0%)\n$",
@@ -137,7 +139,7 @@ describe("the Lua snippets of the READMEs", function()
       "^done\t200\t27\n$",
     },
   }
-  for _, file in ipairs({ "README.md", "module/README.md" }) do
+  for _, file in ipairs({ "README.md", "module/README.md", "docs/reference.md" }) do
     local snippets = module_snippets(file)
     local expected = cases[file]
     it(file .. ": each snippet has its expected output here", function()

@@ -1,5 +1,5 @@
-//! Every Lua snippet of README.md and module/README.md runs: those written for the runner
-//! (`tpt-http run`) here, against a loopback HTTPS server; those that `require("tpt_http")` under
+//! Every Lua snippet of README.md, module/README.md and docs/reference.md runs: those written
+//! for the runner (`tpt-http run`) here, against a loopback HTTPS server; those that `require("tpt_http")` under
 //! the native module's specs (`module/spec/docs_spec.lua`). The Rust snippets are doctests
 //! (`cargo test -p tpt-http-cli --doc`, see `src/lib.rs`).
 //!
@@ -95,35 +95,66 @@ fn for_the_runner(block: &str) -> bool {
     !block.contains("require(\"tpt_http\")")
 }
 
-#[test]
-fn readme_lua_snippets_run_in_the_runner() {
+/// What a snippet must print: exactly this, or a line starting with this.
+enum Want {
+    Exact(&'static str),
+    Prefix(&'static str),
+}
+
+/// Run every Lua snippet for the runner in `file`; `expected` holds what each prints, in order
+/// (a new snippet needs its entry).
+fn snippets_run(file: &str, expected: &[Want]) {
     let env = env();
-    let snippets: Vec<String> = lua_blocks(&read("README.md"))
+    let snippets: Vec<String> = lua_blocks(&read(file))
         .into_iter()
         .filter(|b| for_the_runner(b))
         .collect();
-    // What each snippet prints, in README order: a new snippet needs its line here.
-    let expected = [
-        "200\t27\n",
-        "not authenticated\n",
-        "200\t4096 bytes\n",
-        "done\t200\t27\n",
-    ];
     assert_eq!(
         snippets.len(),
         expected.len(),
-        "README.md has {} Lua snippets for the runner; give each its expected output here",
+        "{file} has {} Lua snippets for the runner; give each its expected output here",
         snippets.len()
     );
     for (snippet, want) in snippets.iter().zip(expected) {
         let out = run_snippet(&env, snippet, &[], None);
-        assert_eq!(
-            (out.status.code(), text(&out.stdout).as_str()),
-            (Some(0), want),
-            "snippet:\n{snippet}\nstderr: {}",
+        let stdout = text(&out.stdout);
+        let ok = match want {
+            Want::Exact(w) => stdout == *w,
+            Want::Prefix(w) => stdout.starts_with(w) && stdout.lines().count() == 1,
+        };
+        assert!(
+            ok && out.status.code() == Some(0),
+            "{file} snippet:\n{snippet}\nexit {:?}, stdout: {stdout:?}\nstderr: {}",
+            out.status.code(),
             text(&out.stderr)
         );
     }
+}
+
+#[test]
+fn readme_lua_snippets_run_in_the_runner() {
+    snippets_run(
+        "README.md",
+        &[
+            Want::Exact("200\t27\n"),
+            Want::Exact("not authenticated\n"),
+            Want::Exact("200\t4096 bytes\n"),
+            Want::Exact("done\t200\t27\n"),
+        ],
+    );
+}
+
+#[test]
+fn reference_lua_snippets_run_in_the_runner() {
+    snippets_run(
+        "docs/reference.md",
+        &[
+            Want::Prefix("200\t27\t"),
+            Want::Prefix("failed (607): could not connect to 127.0.0.1 port 1: "),
+            Want::Exact("200\t27\n"),
+            Want::Exact("200\t27\n"),
+        ],
+    );
 }
 
 #[test]
@@ -164,4 +195,40 @@ fn module_readme_snippets_are_all_for_the_module() {
 fn lua_blocks_are_extracted() {
     let md = "text\n```lua\nprint(1)\n```\n```sh\nls\n```\n  ```lua\nprint(2)\nprint(3)\n  ```\n";
     assert_eq!(lua_blocks(md), ["print(1)\n", "print(2)\nprint(3)\n"]);
+}
+
+/// The relative links of the Markdown documents point at files of the repository (a clone has
+/// nothing outside it).
+#[test]
+fn relative_links_stay_in_the_repository() {
+    let root = root().canonicalize().expect("repository root");
+    let docs = [
+        "README.md",
+        "ARCHITECTURE.md",
+        "DESIGN.md",
+        "RELIABILITY.md",
+        "BENCHMARKS.md",
+        "module/README.md",
+        "docs/reference.md",
+        "bench/README.md",
+    ];
+    let mut checked = 0;
+    for doc in docs {
+        let text = read(doc);
+        let dir = root.join(doc).parent().expect("a folder").to_path_buf();
+        for piece in text.split("](").skip(1) {
+            let target = piece.split(')').next().unwrap_or_default();
+            let path = target.split('#').next().unwrap_or_default();
+            if path.is_empty() || path.contains("://") || path.starts_with("mailto:") {
+                continue;
+            }
+            let resolved = dir.join(path).canonicalize();
+            assert!(
+                resolved.as_ref().is_ok_and(|p| p.starts_with(&root)),
+                "{doc} links to {target}, which is not a file of the repository"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 5, "only {checked} relative links found");
 }

@@ -232,3 +232,51 @@ fn relative_links_stay_in_the_repository() {
     }
     assert!(checked > 5, "only {checked} relative links found");
 }
+
+/// The Lua script inside the README's Rust quick start (compiled by the doctests) does its job
+/// when driven as that program drives it: one `http.tick()` and one `frame()` call per frame.
+#[test]
+fn readme_rust_quick_start_script_runs() {
+    use std::sync::{Arc, Mutex};
+    use tpt_http::mlua::{Function, Lua, Variadic};
+
+    let readme = read("README.md");
+    let script = readme
+        .split("const SCRIPT: &str = r#\"")
+        .nth(1)
+        .and_then(|rest| rest.split("\"#;").next())
+        .expect("README's Rust quick start has const SCRIPT");
+    let env = env();
+    let lua = Lua::new();
+    let config = tpt_http::Config {
+        tick_gating: true,
+        extra_ca_pem: Some(std::fs::read(&env.ca_file).expect("CA")),
+        no_proxy_env: true,
+        ..tpt_http::Config::default()
+    };
+    let http = tpt_http::install(&lua, config).expect("install");
+    let printed = Arc::new(Mutex::new(Vec::new()));
+    let sink = printed.clone();
+    let print = lua
+        .create_function(move |_, args: Variadic<String>| {
+            sink.lock().unwrap().push(args.join("\t"));
+            Ok(())
+        })
+        .expect("print");
+    lua.globals().set("print", print).expect("set print");
+    lua.load(rewrite(script, &env.server.base_url()))
+        .set_name("script.lua")
+        .exec()
+        .expect("the script loads");
+    let frame: Function = lua.globals().get("frame").expect("frame()");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        http.tick();
+        if frame.call::<bool>(()).expect("frame()") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the script never finished");
+        http.news().wait(Some(std::time::Duration::from_millis(50)));
+    }
+    assert_eq!(*printed.lock().unwrap(), ["200\t1000 bytes\t"]);
+}

@@ -1,12 +1,14 @@
 -- The tpt_http native module (module/) as a rock. From a checkout of the repository:
 --
---   luarocks make tpt_http-0.1.0-1.rockspec                      # the default Lua
---   luarocks --lua-version 5.4 make tpt_http-0.1.0-1.rockspec    # or 5.1; LuaJIT via a
---                                                                # luarocks set up for it
+--   luarocks --lua-version 5.4 make tpt_http-0.1.0-1.rockspec    # Lua 5.4
+--   luarocks make tpt_http-0.1.0-1.rockspec                      # the default Lua (5.1 on Debian)
+--   luarocks make tpt_http-0.1.0-1.rockspec LUA=/usr/bin/luajit  # LuaJIT
 --
 -- It runs cargo (the Rust toolchain must be installed), builds for the interpreter luarocks
 -- targets (lua51, lua54 or luajit, asked from $(LUA) itself) and installs the library as
--- tpt_http.so in the rock's $(LIBDIR), where `require("tpt_http")` finds it.
+-- tpt_http.so in the rock's $(LIBDIR), where `require("tpt_http")` finds it. The editor
+-- annotations (types/tpt_http.lua) and the script author's reference (docs/) are copied into
+-- the rock's own folder (`luarocks show --rock-dir tpt_http` prints where).
 rockspec_format = "3.0"
 package = "tpt_http"
 version = "0.1.0-1"
@@ -41,4 +43,5 @@ build = {
       mkdir -p "$(LIBDIR)" &&
       cp module/target/release/libtpt_http.so "$(LIBDIR)/tpt_http.so"
    ]],
+   copy_directories = { "docs", "types" },
 }

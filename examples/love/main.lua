@@ -67,6 +67,7 @@ function love.update()
     total, received = req:progress()
   elseif status == "done" then
     local body, code = req:finish()
+    local why = req:error() -- nil when the server answered, else why the transfer failed
     req = nil
     if code == 200 then
       love.filesystem.write(file_name, body)
@@ -74,7 +75,7 @@ function love.update()
       message = string.format("done: %s saved to %s/%s", format_size(#body),
         love.filesystem.getSaveDirectory(), file_name)
     else
-      message = string.format("failed with status %d", code)
+      message = string.format("failed with status %d", code) .. (why and (": " .. why) or "")
     end
   else -- "dead": cancelled
     req = nil

@@ -6,7 +6,8 @@
 --   lua5.4 examples/plain/download.lua https://example.com/ [options]
 --
 -- Options:
---   -o FILE          where to write the body (default: the last part of the URL's path)
+--   -o FILE          where to write the body (default: the last part of the URL's path, or
+--                    index.html when the path ends in /)
 --   --allow-http     allow http:// URLs (HTTPS is enforced by default, as in TPT)
 --   --ca-file PEM    also trust the CA certificates in PEM
 --
@@ -46,9 +47,15 @@ while arg[i] do
   i = i + 1
 end
 if not url then usage("no URL given") end
-out = out or url:match("^[^?#]*/([^/?#]+)") or "download.out"
+if not out then
+  -- The last segment of the path: what follows scheme://authority, up to ? or #.
+  local path = url:match("^%a[%w+.-]*://[^/?#]*([^?#]*)") or url:match("^[^?#]*")
+  out = path:match("([^/]+)$") or "index.html"
+end
 
-http.configure(options) -- before the first request; raises for a bad option or CA file
+-- Before the first request; raises for a bad option or an unusable CA file.
+local configured, why = pcall(http.configure, options)
+if not configured then usage(tostring(why)) end
 
 -- A short sleep between polls: luasystem or LuaSocket when installed, else the shell's sleep.
 local sleep
@@ -72,10 +79,10 @@ local function size(n)
   return string.format("%d B", n)
 end
 
+io.stderr:write("download.lua: saving to ", out, "\n")
 local req = http.get(url)
 local shown = ""
-while req:status() == "running" do
-  local total, received = req:progress()
+local function show(total, received)
   local line
   if total > 0 then
     line = string.format("%s: %3d%%  %s of %s", url, math.floor(received * 100 / total),
@@ -89,15 +96,23 @@ while req:status() == "running" do
     io.stderr:write("\r", line, string.rep(" ", math.max(0, #shown - #line)))
     shown = line
   end
+end
+while req:status() == "running" do
+  show(req:progress())
   sleep(0.05)
 end
+-- The last poll may have come before the last bytes: show where the transfer ended.
+local total, received = req:progress()
+if received > 0 then show(total, received) end
 io.stderr:write("\n")
 
 local body, code, headers = req:finish()
 if code ~= 200 then
   -- 6xx are TPT's transport failures: 601 http:// while HTTPS is enforced, 602 host not
   -- found, 605 timed out, 607 connection refused, 600 bad certificate or broken transfer...
-  io.stderr:write(string.format("download.lua: %s answered %d\n", url, code))
+  -- req:error() says which (nil when the server did answer, e.g. with 404).
+  local why = req:error()
+  io.stderr:write(string.format("download.lua: %s answered %d%s\n", url, code, why and (": " .. why) or ""))
   os.exit(1)
 end
 local f = assert(io.open(out, "wb"))

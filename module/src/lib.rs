@@ -132,7 +132,7 @@ fn apply_option(config: &mut Config, key: &Value, value: Value) -> Result<(), St
     let wrong = |expected: &str| {
         format!(
             "configure: option '{name}' must be {expected} (got {})",
-            lua_type(&value)
+            shown(&value)
         )
     };
     match name.as_str() {
@@ -142,6 +142,13 @@ fn apply_option(config: &mut Config, key: &Value, value: Value) -> Result<(), St
             let path = string(&value).ok_or_else(|| wrong("a string"))?;
             let pem =
                 std::fs::read(&path).map_err(|e| format!("configure: cannot read ca_file '{path}': {e}"))?;
+            // Checked here, where its name is known (the client only sees its contents).
+            let alone = Config {
+                extra_ca_pem: Some(pem.clone()),
+                no_proxy_env: true,
+                ..Config::default()
+            };
+            Client::new(alone).map_err(|e| format!("configure: ca_file '{path}': {e}"))?;
             config.extra_ca_pem = Some(pem);
         }
         "proxy" => {
@@ -168,14 +175,29 @@ fn apply_option(config: &mut Config, key: &Value, value: Value) -> Result<(), St
         }
         "auth_server" => {
             let url = string(&value).ok_or_else(|| wrong("a string"))?;
-            if url.is_empty() {
-                return Err(wrong("a non-empty string"));
-            }
-            config.auth_server = url.trim_end_matches('/').to_string();
+            config.auth_server = tpt_http::auth::server_base(&url)
+                .map_err(|why| format!("configure: option 'auth_server' {why} (got {})", shown(&value)))?;
         }
         _ => return Err(format!("configure: unknown option '{name}'")),
     }
     Ok(())
+}
+
+/// `value` as an error message shows it: numbers and booleans as they are, strings quoted (at
+/// most 40 bytes), other values by their type.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Integer(n) => n.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Boolean(b) => b.to_string(),
+        Value::String(s) => {
+            let bytes = s.as_bytes();
+            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
+            let more = if bytes.len() > 40 { "..." } else { "" };
+            format!("{:?}{more}", text)
+        }
+        other => lua_type(other).to_string(),
+    }
 }
 
 /// The name Lua's `type()` gives `value`.

@@ -19,14 +19,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a TPT-style script with a tick loop.
+    #[command(after_help = RUN_ARGS, override_usage = "tpt-http run [OPTIONS] SCRIPT [ARGS]...")]
     Run {
         #[command(flatten)]
         policy: Policy,
-        /// The Lua script to run.
-        script: String,
-        /// Arguments, given to the script as arg[1], arg[2], ...
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// The Lua script to run, then its arguments (arg[1], arg[2], ...): everything after
+        /// SCRIPT goes to the script, options included.
+        #[arg(value_name = "SCRIPT", required = true, num_args = 1.., trailing_var_arg = true)]
+        script_and_args: Vec<String>,
     },
     /// Offline demo: a local HTTPS server and a bundled script (downloads, upload, cancel).
     Demo {
@@ -34,6 +34,12 @@ enum Command {
         policy: Policy,
     },
 }
+
+/// How `run` splits its arguments, shown after its options in `--help`.
+const RUN_ARGS: &str = "Arguments follow the Lua interpreter's convention (`lua script.lua args`): \
+options before SCRIPT are the runner's, and everything after SCRIPT is the script's, options \
+included. `tpt-http run --fps 5 game.lua --fps 9` runs at 5 ticks per second, and the script \
+sees arg[1] = \"--fps\", arg[2] = \"9\".";
 
 #[derive(Args)]
 struct Policy {
@@ -86,7 +92,8 @@ struct Policy {
     /// Connections open at once to one host (TPT uses 1).
     #[arg(long, value_name = "N", default_value_t = 6)]
     max_host_connections: usize,
-    /// Print one line per request on stderr: method, URL, status, bytes, time.
+    /// Print one line per request on stderr: method, URL, status, protocol (h1, h2), bytes,
+    /// time, and why it failed.
     #[arg(long)]
     trace: bool,
     /// Base URL of the auth server for http.getAuthToken.
@@ -160,21 +167,22 @@ impl Policy {
         }
         if let Some(path) = &self.ca_file {
             let pem = std::fs::read(path).map_err(|e| format!("cannot read --ca-file {path}: {e}"))?;
+            // Check it here, where its name is known (the library only sees its contents).
+            let alone = Config {
+                extra_ca_pem: Some(pem.clone()),
+                no_proxy_env: true,
+                ..Config::default()
+            };
+            tpt_http::Client::new(alone).map_err(|e| format!("--ca-file {path}: {e}"))?;
             config.extra_ca_pem = Some(pem);
         }
         if self.trace {
             config.trace = Some(Arc::new(|t: &tpt_http::TraceRecord| {
-                eprintln!(
-                    "tpt-http: {} {} -> {} {} bytes {:.1} ms",
-                    t.method,
-                    t.url,
-                    t.status,
-                    t.bytes,
-                    t.elapsed.as_secs_f64() * 1000.0
-                );
+                eprintln!("{}", trace_line(t))
             }));
         }
-        config.auth_server = self.auth_server.trim_end_matches('/').to_string();
+        config.auth_server = tpt_http::auth::server_base(&self.auth_server)
+            .map_err(|why| format!("--auth-server {why} (got {:?})", self.auth_server))?;
         let identity = match (&self.user_id, &self.session_key) {
             (Some(id), key) => Some(AuthUser {
                 user_id: id.clone(),
@@ -191,6 +199,34 @@ impl Policy {
     }
 }
 
+/// One `--trace` line: `tpt-http: GET URL -> 200 h2 10 bytes 1.2 ms`, and for a failure its
+/// reason after the time (`... 0.4 ms: could not connect to ...`). The protocol is `-` when no
+/// response came; a request cancelled before it finished reads `GET URL -> cancelled after ...`.
+fn trace_line(t: &tpt_http::TraceRecord) -> String {
+    if t.status == 0 {
+        return format!(
+            "tpt-http: {} {} -> cancelled after {:.1} ms",
+            t.method,
+            t.url,
+            t.elapsed.as_secs_f64() * 1000.0
+        );
+    }
+    let mut line = format!(
+        "tpt-http: {} {} -> {} {} {} bytes {:.1} ms",
+        t.method,
+        t.url,
+        t.status,
+        t.protocol.unwrap_or("-"),
+        t.bytes,
+        t.elapsed.as_secs_f64() * 1000.0
+    );
+    if let Some(why) = &t.error {
+        line.push_str(": ");
+        line.push_str(why);
+    }
+    line
+}
+
 /// The runner allocates for every request (hyper, Lua strings); mimalloc is measurably faster
 /// than glibc's allocator there (DESIGN.md).
 #[global_allocator]
@@ -199,10 +235,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Run { policy, script, args } => policy
-            .options()
-            .map_err(RunError::Setup)
-            .and_then(|opts| runner::run_file(script, args, &opts)),
+        Command::Run {
+            policy,
+            script_and_args,
+        } => {
+            let (script, args) = script_and_args.split_first().expect("clap requires SCRIPT");
+            policy
+                .options()
+                .map_err(RunError::Setup)
+                .and_then(|opts| runner::run_file(script, args, &opts))
+        }
         Command::Demo { policy } => policy
             .options()
             .map_err(RunError::Setup)

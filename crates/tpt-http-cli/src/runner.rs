@@ -46,8 +46,8 @@ impl Default for RunOptions {
 /// Why a run failed.
 #[derive(Debug)]
 pub enum RunError {
-    /// The script could not be read.
-    Io(std::io::Error),
+    /// The script at this path could not be read.
+    Io(String, std::io::Error),
     /// The script raised a Lua error (message with traceback).
     Lua(String),
     /// The host setup failed (bad CA file, bad proxy...).
@@ -57,7 +57,7 @@ pub enum RunError {
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunError::Io(e) => write!(f, "cannot read script: {e}"),
+            RunError::Io(path, e) => write!(f, "cannot read script {path}: {e}"),
             RunError::Lua(e) => f.write_str(e),
             RunError::Setup(e) => f.write_str(e),
         }
@@ -170,7 +170,7 @@ pub fn run_source(name: &str, source: &[u8], args: &[String], opts: &RunOptions)
 /// # Errors
 /// See [`run_source`].
 pub fn run_file(path: &str, args: &[String], opts: &RunOptions) -> Result<i32, RunError> {
-    let source = std::fs::read(path).map_err(RunError::Io)?;
+    let source = std::fs::read(path).map_err(|e| RunError::Io(path.to_string(), e))?;
     run_source(path, &source, args, opts)
 }
 

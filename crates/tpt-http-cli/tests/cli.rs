@@ -116,7 +116,7 @@ fn trace_prints_one_line_per_request_without_header_values() {
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "{err}");
     assert!(
-        lines[0].starts_with(&format!("tpt-http: GET {url} -> 200 10 bytes ")),
+        lines[0].starts_with(&format!("tpt-http: GET {url} -> 200 h1 10 bytes ")),
         "{err}"
     );
     assert!(lines[0].ends_with(" ms"), "{err}");
@@ -156,10 +156,199 @@ fn bad_flags_are_setup_errors() {
     );
     let out = run(&["run", "--max-host-connections", "0", s.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
+    let out = run(&["run", "--auth-server", "not a url", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "tpt-http: --auth-server must be an http:// or https:// URL (got \"not a url\")\n"
+    );
     let out = run(&["run", "/nonexistent/script.lua"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).starts_with("tpt-http: cannot read script"),
+        text(&out.stderr).starts_with("tpt-http: cannot read script /nonexistent/script.lua: "),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A CA file that holds no certificate is named in the message, and is a setup error.
+#[test]
+fn ca_file_without_a_certificate_is_named() {
+    let s = script("nothing.lua", "");
+    let not_pem = script("hello.txt", "hello\n");
+    let out = run(&["run", "--ca-file", not_pem.to_str().unwrap(), s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "tpt-http: --ca-file {}: extra CA file holds no certificate\n",
+            not_pem.display()
+        )
+    );
+}
+
+/// As with `lua script.lua args`: options before SCRIPT are the runner's, everything after it
+/// is the script's, options included.
+#[test]
+fn arguments_after_the_script_are_the_scripts() {
+    let s = script("args.lua", "print(#arg, table.concat(arg, ' '))");
+    let out = run(&[
+        "run",
+        "--fps",
+        "0",
+        s.to_str().unwrap(),
+        "--fps",
+        "5",
+        "a",
+        "--trace",
+        "--",
+        "-x",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "6\t--fps 5 a --trace -- -x\n");
+    assert_eq!(text(&out.stderr), "", "--trace after SCRIPT is not the runner's");
+    // Before SCRIPT, an unknown option is an error, not a script name.
+    let out = run(&["run", "--bogus", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--bogus"), "{}", text(&out.stderr));
+    let out = run(&["run", "--help"]);
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("options before SCRIPT are the runner's, and everything after SCRIPT is the script's"),
+        "{help}"
+    );
+}
+
+/// Every request gets one trace line, failures with their reason: refused by --no-network
+/// (decided before any transfer starts), refused connections, and cancelled requests.
+#[test]
+fn trace_says_why_a_request_failed() {
+    let port = tpt_http_testserver::closed_port();
+    let closed = format!("http://127.0.0.1:{port}/x");
+    let s = script("trace-fail.lua", FETCH);
+    let out = run(&[
+        "run",
+        "--fps",
+        "0",
+        "--allow-http",
+        "--trace",
+        s.to_str().unwrap(),
+        &closed,
+    ]);
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with(&format!("tpt-http: GET {closed} -> 607 - 0 bytes ")),
+        "{err}"
+    );
+    assert!(
+        lines[0].contains(&format!(" ms: could not connect to 127.0.0.1 port {port}: ")),
+        "{err}"
+    );
+
+    let out = run(&[
+        "run",
+        "--fps",
+        "0",
+        "--no-network",
+        "--trace",
+        s.to_str().unwrap(),
+        "https://localhost/",
+    ]);
+    assert_eq!(text(&out.stdout), "604\t0\n");
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("tpt-http: GET https://localhost/ -> 604 - 0 bytes "),
+        "{err}"
+    );
+    assert!(
+        err.trim_end()
+            .ends_with(" ms: networking is disabled by the host"),
+        "{err}"
+    );
+
+    let server = Server::http();
+    let hang = format!("{}/hang", server.base_url());
+    let cancel = script(
+        "trace-cancel.lua",
+        "local req = http.get(arg[1])\nlocal n = 0\nlocal function h()\n  n = n + 1\n  if n == 3 then req:cancel() event.unregister(event.tick, h) end\nend\nevent.register(event.tick, h)\n",
+    );
+    let out = run(&[
+        "run",
+        "--fps",
+        "100",
+        "--allow-http",
+        "--trace",
+        cancel.to_str().unwrap(),
+        &hang,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("tpt-http: GET {hang} -> cancelled after ")),
+        "{err}"
+    );
+}
+
+/// A request cancelled while it waits for its turn (`--max-in-flight`) is traced too.
+#[test]
+fn trace_reports_requests_cancelled_in_the_queue() {
+    let server = Server::http();
+    let hang = format!("{}/hang", server.base_url());
+    let s = script(
+        "trace-queue.lua",
+        "local a, b = http.get(arg[1]), http.get(arg[1] .. '?second')\nlocal n = 0\nlocal function h()\n  n = n + 1\n  if n == 3 then b:cancel() a:cancel() event.unregister(event.tick, h) end\nend\nevent.register(event.tick, h)\n",
+    );
+    let out = run(&[
+        "run",
+        "--fps",
+        "100",
+        "--allow-http",
+        "--max-in-flight",
+        "1",
+        "--trace",
+        s.to_str().unwrap(),
+        &hang,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let mut lines: Vec<&str> = err.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with(&format!("tpt-http: GET {hang} -> cancelled after ")),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("tpt-http: GET {hang}?second -> cancelled after ")),
+        "{err}"
+    );
+}
+
+/// The trace names the protocol: h2 over TLS with ALPN.
+#[test]
+fn trace_names_the_protocol() {
+    let ca = tpt_http_testserver::TestCa::new();
+    let server = Server::https(&ca);
+    let pem = script("proto-ca.pem", &ca.cert_pem());
+    let url = format!("{}/bytes/10", server.base_url());
+    let s = script("proto.lua", FETCH);
+    let out = run(&[
+        "run",
+        "--fps",
+        "0",
+        "--trace",
+        "--ca-file",
+        pem.to_str().unwrap(),
+        s.to_str().unwrap(),
+        &url,
+    ]);
+    assert_eq!(text(&out.stdout), "200\t10\n", "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with(&format!("tpt-http: GET {url} -> 200 h2 10 bytes ")),
         "{}",
         text(&out.stderr)
     );

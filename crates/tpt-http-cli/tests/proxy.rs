@@ -195,7 +195,8 @@ fn unusable_proxy_urls_are_config_errors() {
     }
 }
 
-/// An explicit `:80` in the proxy URL is the port used (the 1080 default is for no port).
+/// An explicit `:80` in the proxy URL is the port used (the 1080 default is for no port), and a
+/// refused proxy says it was the proxy.
 #[test]
 fn proxy_port_80_is_kept() {
     let outcome = fetch(
@@ -205,7 +206,7 @@ fn proxy_port_80_is_kept() {
     assert_failed(&outcome, 607, FailureKind::ConnectionRefused);
     let reason = outcome.failure.as_ref().unwrap().reason();
     assert!(
-        reason.starts_with("could not connect to 127.0.0.1 port 80: "),
+        reason.starts_with("could not connect to proxy 127.0.0.1 port 80: "),
         "{reason}"
     );
 }

@@ -46,6 +46,25 @@ pub fn encode(bytes: &[u8]) -> String {
     out
 }
 
+/// Check an auth server's base URL (`Config::auth_server`, as a host or a script gives it) and
+/// return it without trailing slashes: an explicit `http://` or `https://` URL with a host, and
+/// no query or fragment (`/ExternalAuth.api?...` is appended to it).
+///
+/// # Errors
+/// What is wrong with it, e.g. `"must be an http:// or https:// URL"`.
+pub fn server_base(raw: &str) -> Result<String, String> {
+    let lower = raw.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err("must be an http:// or https:// URL".into());
+    }
+    let url = crate::spec::parse_url(raw.as_bytes(), false)
+        .map_err(|f| format!("is not a usable URL: {}", f.reason()))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
 /// The request `http.getAuthToken(audience)` starts for `user` against `server`.
 pub fn token_request(server: &str, audience: &[u8], user: &AuthUser) -> RequestSpec {
     let url = format!(
@@ -150,6 +169,30 @@ pub fn check_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_base_takes_http_and_https_urls_only() {
+        assert_eq!(
+            server_base("https://powdertoy.co.uk/").as_deref(),
+            Ok("https://powdertoy.co.uk")
+        );
+        assert_eq!(
+            server_base("HTTP://127.0.0.1:8080/tpt").as_deref(),
+            Ok("HTTP://127.0.0.1:8080/tpt")
+        );
+        for bad in [
+            "not a url",
+            "powdertoy.co.uk",
+            "ftp://x/",
+            "https://",
+            "https://a b/",
+            "https://x/?a=1",
+            "https://x/#f",
+            "",
+        ] {
+            assert!(server_base(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn audience_encoding_keeps_only_alphanumerics() {

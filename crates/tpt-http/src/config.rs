@@ -22,6 +22,11 @@ pub struct TraceRecord {
     pub bytes: usize,
     /// Time from start to outcome.
     pub elapsed: Duration,
+    /// Why the request failed (what `req:error()` says), `None` when a response came. A
+    /// request cancelled before it finished has status 0 and the reason `cancelled`.
+    pub error: Option<String>,
+    /// The protocol of the last response, `"h1"` (HTTP/1.x) or `"h2"`; `None` when none came.
+    pub protocol: Option<&'static str>,
 }
 
 /// Receives a [`TraceRecord`] for every finished request (called on the engine thread).
@@ -66,7 +71,8 @@ pub struct Config {
     pub tick_gating: bool,
     /// Base URL of the auth server `http.getAuthToken` asks. Default: `https://powdertoy.co.uk`.
     pub auth_server: String,
-    /// Called once per finished request, e.g. to print `--trace` lines. Default: none.
+    /// Called once per request (refused and cancelled ones too), e.g. to print `--trace`
+    /// lines. Default: none.
     pub trace: Option<TraceSink>,
     /// Host allow and deny rules, and whether private addresses are refused. Default: no rules,
     /// private addresses allowed (as TPT).

@@ -159,6 +159,7 @@ pub fn pair(news: Option<News>) -> (Reporter, Watcher) {
     (
         Reporter {
             shared: Some(shared.clone()),
+            protocol: AtomicU8::new(0),
         },
         Watcher { shared },
     )
@@ -167,9 +168,26 @@ pub fn pair(news: Option<News>) -> (Reporter, Watcher) {
 /// The engine's half: reports progress and the outcome.
 pub struct Reporter {
     shared: Option<Arc<Shared>>,
+    /// The protocol of the last response head, for tracing: 0 none yet, 1 HTTP/1.x, 2 HTTP/2.
+    protocol: AtomicU8,
 }
 
 impl Reporter {
+    /// A response head arrived over `protocol` (`"h1"` or `"h2"`).
+    pub fn set_protocol(&self, protocol: &str) {
+        let p = if protocol == "h2" { 2 } else { 1 };
+        self.protocol.store(p, Ordering::Relaxed);
+    }
+
+    /// The protocol of the last response head, if one came: `"h1"` or `"h2"`.
+    pub fn protocol(&self) -> Option<&'static str> {
+        match self.protocol.load(Ordering::Relaxed) {
+            1 => Some("h1"),
+            2 => Some("h2"),
+            _ => None,
+        }
+    }
+
     /// A new transfer (or redirect hop) started: total unknown, nothing received.
     pub fn reset_progress(&self) {
         if let Some(s) = &self.shared {

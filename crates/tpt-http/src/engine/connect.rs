@@ -241,9 +241,10 @@ async fn tcp(host: &str, port: u16, proxy: bool, checked: Option<&HostRules>) ->
         }
     }
     let why = last.map_or_else(|| "no address".to_string(), |e| e.to_string());
+    let what = if proxy { "proxy " } else { "" };
     Err(Failure::new(
         FailureKind::ConnectionRefused,
-        format!("could not connect to {host} port {port}: {why}"),
+        format!("could not connect to {what}{host} port {port}: {why}"),
     ))
 }
 

@@ -9,6 +9,7 @@ mod activity;
 mod connect;
 mod h1;
 mod pool;
+mod trace;
 mod transfer;
 
 /// Entry points for `fuzz/` (feature `fuzzing`): engine parts run on untrusted bytes in memory.
@@ -168,7 +169,11 @@ impl Client {
         let (reporter, watcher) = state::pair(news);
         if !self.inner.config.network_enabled {
             let failure = Failure::new(FailureKind::NetworkDisabled, "networking is disabled by the host");
-            reporter.complete(Outcome::failed(failure, Vec::new()));
+            let outcome = Outcome::failed(failure, Vec::new());
+            if let Some(trace) = trace::Trace::start(self.inner.config.trace.as_ref(), &spec) {
+                trace.finish(&outcome, 0, None);
+            }
+            reporter.complete(outcome);
             return (watcher, None);
         }
         if let Some(max) = self.inner.config.max_request_bytes
@@ -261,7 +266,15 @@ impl Pending {
         let (client, spec, reporter, limit) = (self.client, self.spec, self.reporter, self.limit);
         let task = runtime().spawn(async move {
             let _permit = match limit {
-                Some(l) => l.acquire_owned().await.ok(),
+                Some(l) => {
+                    // Cancelled while it waits for its turn, it is still traced.
+                    let queued = trace::Trace::start(client.config.trace.as_ref(), &spec);
+                    let permit = l.acquire_owned().await.ok();
+                    if let Some(q) = queued {
+                        q.disarm();
+                    }
+                    permit
+                }
                 None => None,
             };
             transfer::run(client, spec, reporter).await;

@@ -31,14 +31,11 @@ const REDIRECT_BODY_DRAIN: usize = 64 * 1024;
 
 /// Run the transfer described by `spec` and publish its outcome.
 pub(crate) async fn run(client: Arc<ClientInner>, spec: RequestSpec, reporter: Reporter) {
+    // Traced when it ends, and as cancelled when this task is dropped before.
+    let trace = super::trace::Trace::start(client.config.trace.as_ref(), &spec);
     if !reporter.is_watched() {
         return; // cancelled before it started
     }
-    let trace = client
-        .config
-        .trace
-        .as_ref()
-        .map(|sink| (sink, std::time::Instant::now(), describe(&spec)));
     let limit = match (spec.timeout, client.config.timeout) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -55,39 +52,10 @@ pub(crate) async fn run(client: Arc<ClientInner>, spec: RequestSpec, reporter: R
         Ok(outcome) => outcome,
         Err((failure, headers)) => Outcome::failed(failure, headers),
     };
-    if let Some((sink, started, (method, url))) = trace {
-        sink(&crate::config::TraceRecord {
-            method,
-            url,
-            status: outcome.status,
-            bytes: if outcome.failure.is_some() {
-                0
-            } else {
-                reporter.received() as usize
-            },
-            elapsed: started.elapsed(),
-        });
+    if let Some(trace) = trace {
+        trace.finish(&outcome, reporter.received() as usize, reporter.protocol());
     }
     reporter.complete(outcome);
-}
-
-/// Method and URL (without user info) of a request, for tracing.
-fn describe(spec: &RequestSpec) -> (String, String) {
-    let method = match (&spec.verb, &spec.post) {
-        (Some(v), _) => String::from_utf8_lossy(v).into_owned(),
-        (None, Some(_)) => "POST".into(),
-        (None, None) => "GET".into(),
-    };
-    let raw = String::from_utf8_lossy(&spec.url).into_owned();
-    let url = match Url::parse(&raw) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string()
-        }
-        Err(_) => raw.escape_debug().to_string(),
-    };
-    (method, url)
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> Failure {
@@ -169,6 +137,7 @@ async fn perform(
         let (head, reply, activity) = exchange(client, &origin, &url, &payload, &caller)
             .await
             .map_err(no_headers)?;
+        reporter.set_protocol(if matches!(reply, Reply::H2(_)) { "h2" } else { "h1" });
         let status = head.status;
         let location = head.get("location").map(<[u8]>::to_vec);
         if let (true, Some(location)) = (is_redirect(status), location) {

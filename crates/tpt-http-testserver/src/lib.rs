@@ -35,18 +35,27 @@ pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 pub use scripted::{Script, ScriptedServer, SentMeter, Step};
 pub use server::Server;
 
-/// Returns a port on `127.0.0.1` where nothing listens.
+/// Returns a port on `127.0.0.1` where nothing listens: connecting to it is refused.
 ///
-/// This binds port 0, takes the port the operating system picked and drops
-/// the listener again, so connecting to it is refused (unless some other
-/// program grabs the port in the meantime, which is unlikely).
+/// The port is held by a socket that is bound but never listens, kept until the process exits,
+/// so no other test (or program) can take the port and answer in its place (as could happen to
+/// a port merely picked and released).
 pub fn closed_port() -> u16 {
-    let listener =
-        std::net::TcpListener::bind(("127.0.0.1", 0)).expect("binding 127.0.0.1:0 for closed_port failed");
-    listener
+    use socket2::{Domain, Socket, Type};
+    static HELD: std::sync::Mutex<Vec<Socket>> = std::sync::Mutex::new(Vec::new());
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket for closed_port");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    socket
+        .bind(&addr.into())
+        .expect("binding 127.0.0.1:0 for closed_port failed");
+    let port = socket
         .local_addr()
-        .expect("local_addr of a bound listener")
-        .port()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("local address of a bound socket")
+        .port();
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).push(socket);
+    port
 }
 
 #[cfg(test)]

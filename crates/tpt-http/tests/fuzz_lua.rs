@@ -570,19 +570,21 @@ EARLY, EARLY_HOLDERS = {}, {}
 for i = 1, n do
   local h = {}
   EARLY_HOLDERS[i] = h
-  EARLY[i] = gc_object(function()
+  -- The finalizer's own mistakes must not escape (Lua 5.1 raises them from collectgarbage).
+  EARLY[i] = gc_object(function() pcall(function()
     local http = h.http
+    local reqs = h.reqs or {}
     if http then
       for _, f in ipairs({ "get", "post", "getAuthToken" }) do
         local ok, r = pcall(http[f], "http://127.0.0.1:9/early", "body")
-        if ok and type(r) == "userdata" then h.reqs[#h.reqs + 1] = r end
+        if ok and type(r) == "userdata" then reqs[#reqs + 1] = r end
       end
     end
-    for _, r in ipairs(h.reqs or {}) do
+    for _, r in ipairs(reqs) do
       for _, m in ipairs(methods) do pcall(function() return r[m](r) end) end
       if i % 2 == 0 then pcall(getmetatable(r).__gc, r) end
     end
-  end)
+  end) end)
 end
 "#;
 

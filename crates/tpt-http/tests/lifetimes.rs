@@ -158,6 +158,7 @@ fn case_code(case: &str) -> (&'static str, &'static str) {
             "",
             "r = http.get(URL) \
              local _, box = debug.getupvalue(http.get, 1) \
+             if box == nil then FACTS = { 'unreachable' } return end \
              local mt = debug.getmetatable(box) \
              FACTS = {} \
              FACTS[1] = 'gc_ok=' .. tostring(pcall(mt.__gc, box)) \
@@ -242,10 +243,13 @@ fn closing_ends_every_live_transfer() {
 fn context_finalizer_called_by_hand() {
     // Closing by hand ends the requests made so far (they read as dead) and makes later ones
     // dead at once; a second call and a call with the wrong type are harmless.
-    assert_eq!(
-        in_child("ctx_gc_by_hand"),
+    // Lua 5.1's debug.getupvalue does not give C functions' upvalues: no script reaches it.
+    let expected = if cfg!(feature = "lua51") {
+        "ok left=0 unreachable"
+    } else {
         "ok left=0 gc_ok=true again_ok=true old=dead new=dead wrong_type=false"
-    );
+    };
+    assert_eq!(in_child("ctx_gc_by_hand"), expected);
 }
 
 #[test]

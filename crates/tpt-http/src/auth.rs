@@ -171,6 +171,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_shows_the_user_and_hides_the_key() {
+        let user = AuthUser {
+            user_id: "42".into(),
+            session_key: "s3cret".into(),
+        };
+        let shown = format!("{user:?}");
+        assert_eq!(shown, r#"AuthUser { user_id: "42", session_key: "<redacted>" }"#);
+    }
+
+    #[test]
     fn server_base_takes_http_and_https_urls_only() {
         assert_eq!(
             server_base("https://powdertoy.co.uk/").as_deref(),

@@ -104,6 +104,12 @@ impl std::error::Error for Failure {}
 mod tests {
     use super::*;
 
+    #[test]
+    fn display_gives_reason_and_code() {
+        let f = Failure::new(FailureKind::TooLarge, "response larger than 10 bytes");
+        assert_eq!(f.to_string(), "response larger than 10 bytes (600)");
+    }
+
     /// The whole failure-to-status table, as spec section 3 gives it.
     #[test]
     fn failure_kinds_map_to_tpt_codes() {

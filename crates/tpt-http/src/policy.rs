@@ -295,6 +295,78 @@ mod tests {
         }
     }
 
+    /// The edges of every IPv4 range, and the addresses just outside them (mutation audit).
+    #[test]
+    fn special_v4_range_edges() {
+        for s in [
+            "0.255.255.255",
+            "10.255.255.255",
+            "100.64.0.0",
+            "169.254.0.0",
+            "169.254.255.255",
+            "172.16.0.0",
+            "192.0.0.1",
+            "192.0.2.255",
+            "192.88.99.1",
+            "192.168.0.0",
+            "192.168.255.255",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.0",
+        ] {
+            assert!(special(s), "{s} should be special");
+        }
+        for s in [
+            "1.0.0.0",
+            "9.255.255.255",
+            "11.0.0.1",
+            "126.255.255.255",
+            "128.0.0.1",
+            "100.0.0.1",
+            "100.63.255.255",
+            "169.253.0.1",
+            "169.255.0.1",
+            "172.15.255.255",
+            "192.0.1.1",
+            "192.0.3.1",
+            "192.1.0.1",
+            "192.88.98.1",
+            "192.88.100.1",
+            "192.167.1.1",
+            "198.17.0.1",
+            "198.20.0.1",
+            "198.51.99.1",
+            "198.52.100.1",
+            "203.0.112.1",
+            "203.1.113.1",
+            "223.255.255.255",
+        ] {
+            assert!(!special(s), "{s} should be public");
+        }
+    }
+
+    #[test]
+    fn wildcards_need_a_label_and_exact_rules_a_port() {
+        let w = HostRule::parse("*.example.com").unwrap();
+        assert!(!w.matches(".example.com", 80), "an empty label is no subdomain");
+        assert!(w.matches("a.example.com", 80));
+        let exact = HostRule::parse("127.0.0.1:8080").unwrap();
+        assert!(exact.admits_exactly("127.0.0.1", 8080));
+        assert!(!exact.admits_exactly("127.0.0.1", 8081));
+        let any_port = HostRule::parse("127.0.0.1").unwrap();
+        assert!(
+            !any_port.admits_exactly("127.0.0.1", 8080),
+            "a rule without a port is not exact"
+        );
+        let wild = HostRule::parse("*.local.test:8080").unwrap();
+        assert!(
+            !wild.admits_exactly("a.local.test", 8080),
+            "a wildcard is not exact"
+        );
+    }
+
     #[test]
     fn rules_parse_and_match() {
         let r = HostRule::parse("Example.COM").unwrap();

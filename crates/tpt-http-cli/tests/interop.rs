@@ -72,6 +72,30 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str) {
     }
 }
 
+/// The port a gunicorn child logs (`Listening at: http://127.0.0.1:PORT`) on its stderr, which
+/// is drained in the background from then on.
+fn listening_port(child: &mut Child, what: &str) -> u16 {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent && let Some(rest) = line.split("Listening at: http://127.0.0.1:").nth(1) {
+                let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                sent = tx.send(port.parse::<u16>().ok()).is_ok();
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(Some(port)) => port,
+        other => {
+            let status = child.try_wait();
+            panic!("{what} did not report its port within 20 s ({other:?}, exit {status:?})")
+        }
+    }
+}
+
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
@@ -149,20 +173,15 @@ fn httpbin_under_gunicorn() {
     let Some(gunicorn) = require("gunicorn (with python3-httpbin)", &["/usr/bin/gunicorn"]) else {
         return;
     };
-    let port = free_port();
+    // Port 0: gunicorn binds a port of its own and logs it, so no other process can take a port
+    // picked for it in the meantime.
     let mut child = Command::new(gunicorn)
-        .args([
-            "--workers",
-            "1",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "httpbin:app",
-        ])
+        .args(["--workers", "1", "--bind", "127.0.0.1:0", "httpbin:app"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start gunicorn");
-    wait_for_port(port, &mut child, "gunicorn httpbin");
+    let port = listening_port(&mut child, "gunicorn httpbin");
     let _daemon = Daemon(child);
     let config = Config {
         enforce_https: false,

@@ -295,7 +295,7 @@ mod tests {
         }
     }
 
-    /// The edges of every IPv4 range, and the addresses just outside them (mutation audit).
+    /// The edges of the special ranges, and addresses just outside them (mutation audit).
     #[test]
     fn special_v4_range_edges() {
         for s in [
@@ -342,6 +342,11 @@ mod tests {
             "203.0.112.1",
             "203.1.113.1",
             "223.255.255.255",
+            "64:1::1",
+            "100:1::1",
+            "2a00:db8::1",
+            "2001:200::1",
+            "fe00::1",
         ] {
             assert!(!special(s), "{s} should be public");
         }

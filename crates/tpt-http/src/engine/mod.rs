@@ -8,6 +8,7 @@
 mod activity;
 mod connect;
 mod h1;
+mod head;
 mod pool;
 mod transfer;
 

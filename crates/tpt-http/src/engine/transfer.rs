@@ -145,8 +145,9 @@ fn payload(spec: &RequestSpec) -> Result<Payload, Failure> {
     }
 }
 
+/// libcurl follows a Location on any 3xx, 304 included.
 fn is_redirect(status: u16) -> bool {
-    (300..400).contains(&status) && status != 304
+    (300..400).contains(&status)
 }
 
 async fn perform(
@@ -168,7 +169,11 @@ async fn perform(
             .await
             .map_err(no_headers)?;
         let status = head.status;
-        let location = head.get("location").map(<[u8]>::to_vec);
+        // libcurl follows a Location that is not empty once trimmed.
+        let location = head
+            .get("location")
+            .filter(|l| !spec::trim(l).is_empty())
+            .map(<[u8]>::to_vec);
         if let (true, Some(location)) = (is_redirect(status), location) {
             if hops >= client.config.max_redirects {
                 return Err(no_headers(Failure::new(
@@ -244,16 +249,19 @@ enum Reply {
     H2(Incoming),
 }
 
-/// The announced body length, -1 when unknown (as libcurl reports it: a chunked body's
-/// Content-Length does not count).
+/// The announced body length as libcurl reports it in CURLINFO_CONTENT_LENGTH_DOWNLOAD_T: -1
+/// when unknown (a chunked body's Content-Length does not count), 0 for a 204 or 304.
 fn content_length(head: &Head) -> i64 {
-    if head.get("transfer-encoding").is_some() {
+    if matches!(head.status, 204 | 304) {
+        return 0;
+    }
+    if head.is_chunked() {
         return -1;
     }
-    head.get("content-length")
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .unwrap_or(-1)
+    match head.length() {
+        h1::Length::Known(n) => i64::try_from(n).unwrap_or(-1),
+        _ => -1,
+    }
 }
 
 /// A hyper (HTTP/2) response head as TPT reports heads.

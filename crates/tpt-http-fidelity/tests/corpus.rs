@@ -171,6 +171,29 @@ pub fn corpus() -> Vec<Case> {
         ),
         ("chunked/not-last", "chunked, gzip", "2\r\nhi\r\n0\r\n\r\n"),
         ("chunked/identity", "identity", "hi"),
+        (
+            "chunked/junk-after-size",
+            "chunked",
+            "2 junk\rZ\r\nhi\r\n0\r\n\r\n",
+        ),
+        ("chunked/0x-size", "chunked", "0x10\r\n\r\n"),
+        ("chunked/crs-after-data", "chunked", "2\r\nhi\r\r\n0\r\n\r\n"),
+        (
+            "chunked/16-digits",
+            "chunked",
+            "00000000000000002\r\nhi\r\n0\r\n\r\n",
+        ),
+        (
+            "chunked/huge-size",
+            "chunked",
+            "8000000000000000\r\nhi\r\n0\r\n\r\n",
+        ),
+        (
+            "chunked/two-trailers",
+            "chunked",
+            "2\r\nhi\r\n0\r\nX-T: t\r\nX-U: u\r\nNoColon\r\n\r\n",
+        ),
+        ("chunked/space-before-size", "chunked", " 2\r\nhi\r\n0\r\n\r\n"),
     ] {
         cases.push(get(
             name,
@@ -224,6 +247,26 @@ pub fn corpus() -> Vec<Case> {
     cases.push(get(
         "cut/chunk",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhi",
+    ));
+    cases.push(get("cut/head-no-length", "HTTP/1.1 200 OK\r\nX-A: 1\r\n"));
+    cases.push(get(
+        "cut/head-chunked",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n",
+    ));
+    cases.push(get("cut/interim", "HTTP/1.1 103 Early\r\nLink: </x>\r\n"));
+    cases.push(get("cut/after-interim", "HTTP/1.1 100 Continue\r\n\r\n"));
+    cases.push(get(
+        "cut/not-http-after-interim",
+        "HTTP/1.1 100 Continue\r\n\r\nHXTP/1.1 200 OK\r\n\r\n",
+    ));
+    cases.push(get("cut/not-http-bare-lf", "HT:TP/1.1 200 OK\n\n"));
+    cases.push(get(
+        "header/cr-in-name",
+        "HTTP/1.1 200 OK\r\nX-\rA: 1\r\nContent-Length: 2\r\n\r\nhi",
+    ));
+    cases.push(get(
+        "header/code-099-headers",
+        "HTTP/1.1 099 Low\r\nX-A: 1\r\n\r\n",
     ));
     // Redirects and Location forms.
     let redirect = |code: u16, location: &str| {

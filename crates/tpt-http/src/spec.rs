@@ -123,16 +123,20 @@ pub fn has_line_break(bytes: &[u8]) -> bool {
 /// Merge caller headers into the client's defaults, following libcurl's CURLOPT_HTTPHEADER rules
 /// as TPT uses them: each caller header is the line `name: value`, split at its first `:`; a
 /// caller header named like a default replaces it, and one whose value is empty (or blank)
-/// removes it; other empty ones are not sent. Caller order and duplicates are kept.
-/// `Content-Length` and `Transfer-Encoding` stay the client's own.
+/// removes it; other empty ones are not sent. `Content-Length` and `Transfer-Encoding` stay the
+/// client's own.
+///
+/// The order is libcurl's: `Host` first (the caller's, if it replaces it), then the other
+/// defaults not replaced, then the caller's headers in the caller's order (replacements
+/// included, duplicates kept), then the body's `Content-Length` and `Content-Type` defaults
+/// (libcurl adds these after the custom headers).
 pub fn merge_headers(defaults: &[(&str, Vec<u8>)], caller: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = defaults
-        .iter()
-        .map(|(n, v)| (n.as_bytes().to_vec(), v.clone()))
-        .collect();
-    let mut replaced = vec![false; out.len()];
-    let mut removed = vec![false; out.len()];
-    let mut extra = Vec::new();
+    let trailing =
+        |name: &str| name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("content-type");
+    let mut replaced = vec![false; defaults.len()];
+    let mut removed = vec![false; defaults.len()];
+    let mut host: Option<(Vec<u8>, Vec<u8>)> = None;
+    let mut given = Vec::new();
     for (name, value) in caller {
         // libcurl sees the line "name: value" and splits it at the first colon.
         let mut line = name.clone();
@@ -144,30 +148,51 @@ pub fn merge_headers(defaults: &[(&str, Vec<u8>)], caller: &[(Vec<u8>, Vec<u8>)]
         if n.eq_ignore_ascii_case(b"content-length") || n.eq_ignore_ascii_case(b"transfer-encoding") {
             continue;
         }
-        if let Some(i) = out.iter().position(|(dn, _)| dn.eq_ignore_ascii_case(&n))
-            && i < defaults.len()
+        if let Some(i) = defaults
+            .iter()
+            .position(|(dn, _)| dn.as_bytes().eq_ignore_ascii_case(&n))
         {
             if v.is_empty() {
                 removed[i] = true;
-            } else if !replaced[i] {
-                replaced[i] = true;
-                out[i] = (n, v);
-            } else {
-                extra.push((n, v));
+                continue;
             }
+            let first = !replaced[i];
+            replaced[i] = true;
+            if first && defaults[i].0.eq_ignore_ascii_case("host") {
+                host = Some((n, v));
+                continue;
+            }
+            given.push((n, v));
             continue;
         }
         if !v.is_empty() {
-            extra.push((n, v));
+            given.push((n, v));
         }
     }
-    let mut merged: Vec<_> = out
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !removed[*i])
-        .map(|(_, h)| h)
-        .collect();
-    merged.extend(extra);
+    let kept = |i: usize| !removed[i] && !replaced[i];
+    let mut merged = Vec::with_capacity(defaults.len() + given.len());
+    for (i, (name, value)) in defaults.iter().enumerate() {
+        if name.eq_ignore_ascii_case("host") {
+            if removed[i] {
+                continue;
+            }
+            merged.push(
+                host.take()
+                    .unwrap_or_else(|| (name.as_bytes().to_vec(), value.clone())),
+            );
+        }
+    }
+    for (i, (name, value)) in defaults.iter().enumerate() {
+        if !name.eq_ignore_ascii_case("host") && !trailing(name) && kept(i) {
+            merged.push((name.as_bytes().to_vec(), value.clone()));
+        }
+    }
+    merged.extend(given);
+    for (i, (name, value)) in defaults.iter().enumerate() {
+        if trailing(name) && kept(i) {
+            merged.push((name.as_bytes().to_vec(), value.clone()));
+        }
+    }
     merged
 }
 
@@ -333,6 +358,35 @@ mod tests {
         assert_eq!(
             merged,
             h(&[("Host", "h"), ("user-agent", "mine"), ("X-A", "1"), ("X-A", "2")])
+        );
+        // libcurl's order: Host, the defaults left, the caller's in order, then the body's.
+        let defaults = [
+            ("Host", b"h".to_vec()),
+            ("User-Agent", b"ua".to_vec()),
+            ("Accept", b"*/*".to_vec()),
+            ("Content-Length", b"3".to_vec()),
+            ("Content-Type", b"t".to_vec()),
+        ];
+        let merged = merge_headers(
+            &defaults,
+            &h(&[
+                ("X-First", "1"),
+                ("Accept", "text/plain"),
+                ("host", "other"),
+                ("Host", "again"),
+            ]),
+        );
+        assert_eq!(
+            merged,
+            h(&[
+                ("host", "other"),
+                ("User-Agent", "ua"),
+                ("X-First", "1"),
+                ("Accept", "text/plain"),
+                ("Host", "again"),
+                ("Content-Length", "3"),
+                ("Content-Type", "t"),
+            ])
         );
     }
 

@@ -124,6 +124,8 @@ pub(crate) struct Head {
     pub(crate) status: u16,
     /// Names lower-cased, values trimmed of spaces and tabs, in the order they arrived.
     pub(crate) headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The head ended with the connection, before its blank line: libcurl never learnt a length.
+    pub(crate) cut: bool,
 }
 
 impl Head {
@@ -261,6 +263,9 @@ pub(crate) struct Conn {
     pos: usize,
     /// The current response lets the connection carry another request once it is read.
     keep_alive: bool,
+    /// After chunked trailers: the header list as TPT's callback leaves it (see
+    /// [`Conn::take_trailer_list`]).
+    trailer_list: Option<Vec<(Vec<u8>, Vec<u8>)>>,
     /// Holds the connection's place under the per-host cap for as long as it lives.
     _slot: SlotGuard,
 }
@@ -273,6 +278,7 @@ impl Conn {
             buf: Vec::new(),
             pos: 0,
             keep_alive: false,
+            trailer_list: None,
             _slot: slot,
         }
     }
@@ -368,6 +374,7 @@ impl Conn {
             self.pos += used;
             match result {
                 Ok(Some(parsed)) if (100..200).contains(&parsed.head.status) && parsed.head.status != 101 => {
+                    parser.interim(&parsed);
                     continue; // an interim answer; the real one follows
                 }
                 Ok(Some(parsed)) => {
@@ -375,7 +382,9 @@ impl Conn {
                     return Ok((parsed.head, framing));
                 }
                 Ok(None) => {}
-                Err(refusal) => return Err(HeadError::Failed(refused(refusal))),
+                Err(refusal) => {
+                    return Err(HeadError::Failed(refused(refusal).with_headers(parser.listed())));
+                }
             }
             let answered = parser.started(self.buffered());
             let fail = |f: Failure| {
@@ -388,15 +397,22 @@ impl Conn {
             match self.fill().await {
                 Ok(0) => {
                     return match parser.end(&self.buf[self.pos..]) {
-                        Ok(Some(parsed)) => {
+                        Ok(Some(mut parsed)) => {
+                            // The head ended with the connection: a body length still owed is cut.
+                            let framing = self.framing(&parsed.head, parsed.version, head_request)?;
                             self.keep_alive = false;
+                            // (libcurl: a length is owed; chunks are not, the head never ended.)
+                            if matches!(framing, Framing::Length(_)) {
+                                return Err(fail(truncated().with_headers(parsed.head.headers)));
+                            }
+                            parsed.head.cut = true;
                             Ok((parsed.head, Framing::Done))
                         }
                         Ok(None) => Err(fail(Failure::new(
                             FailureKind::Internal,
                             "connection closed before a response",
                         ))),
-                        Err(refusal) => Err(fail(refused(refusal))),
+                        Err(refusal) => Err(fail(refused(refusal).with_headers(parser.listed()))),
                     };
                 }
                 Ok(_) => {}
@@ -514,7 +530,8 @@ impl Conn {
                             0 => Chunk::Trailers(0),
                             n => Chunk::Data(n),
                         },
-                        Chunk::DataEnd if text.is_empty() => Chunk::Size,
+                        // libcurl skips any CRs before the LF that ends a chunk's data.
+                        Chunk::DataEnd if text.iter().all(|&b| b == b'\r') => Chunk::Size,
                         Chunk::DataEnd => return Err(malformed("chunk data longer than its size")),
                         Chunk::Trailers(_) if text.is_empty() => {
                             *framing = Framing::Done;
@@ -523,13 +540,43 @@ impl Conn {
                         Chunk::Trailers(seen) if *seen + text.len() > MAX_TRAILERS => {
                             return Err(malformed("trailers too long"));
                         }
-                        Chunk::Trailers(seen) => Chunk::Trailers(*seen + text.len()),
+                        Chunk::Trailers(seen) => {
+                            // libcurl hands trailer lines to TPT's header callback, which takes
+                            // the first for a new head's status line (the list starts anew,
+                            // that line unlisted) and lists the rest that have a colon.
+                            // libcurl stores trailers as headers: a line needs a colon before
+                            // its first CR.
+                            if !text
+                                .split(|&b| b == b'\r')
+                                .next()
+                                .unwrap_or_default()
+                                .contains(&b':')
+                            {
+                                let listed = self.trailer_list.take().unwrap_or_default();
+                                return Err(malformed("trailer line without a colon").with_headers(listed));
+                            }
+                            let list = self.trailer_list.get_or_insert_with(Vec::new);
+                            if *seen > 0
+                                && let Some(colon) = text.iter().position(|&b| b == b':')
+                            {
+                                list.push((
+                                    text[..colon].to_ascii_lowercase(),
+                                    crate::spec::trim(&text[colon + 1..]).to_vec(),
+                                ));
+                            }
+                            Chunk::Trailers(*seen + text.len().max(1))
+                        }
                         Chunk::Data(_) => unreachable!("handled above"),
                     };
                     *state = next;
                 }
             }
         }
+    }
+
+    /// The header list TPT reports when the body ended in trailers (`None` without trailers).
+    pub(crate) fn take_trailer_list(&mut self) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.trailer_list.take()
     }
 
     /// Bytes `range` of the buffer, as returned by [`Conn::next`].
@@ -647,18 +694,19 @@ fn refused(refusal: head::Refusal) -> Failure {
     }
 }
 
-/// The size in a chunk-size line (hex digits, then optional extensions after `;`).
+/// The size in a chunk-size line, as libcurl reads it: 1 to 16 hex digits at its start (a
+/// number that fits a signed 64-bit length); whatever follows up to the line end (extensions,
+/// blanks, other bytes) is ignored.
 fn chunk_size(line: &[u8]) -> Result<u64, Failure> {
-    let digits = line
-        .split(|&b| b == b';')
-        .next()
-        .map(crate::spec::trim)
-        .unwrap_or_default();
-    if digits.is_empty() || digits.len() > 15 || !digits.iter().all(u8::is_ascii_hexdigit) {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 16 {
         return Err(malformed("bad chunk size"));
     }
-    let text = std::str::from_utf8(digits).map_err(malformed)?;
-    u64::from_str_radix(text, 16).map_err(malformed)
+    let text = std::str::from_utf8(&line[..digits]).map_err(malformed)?;
+    u64::from_str_radix(text, 16)
+        .ok()
+        .filter(|&n| n <= i64::MAX as u64)
+        .ok_or_else(|| malformed("bad chunk size"))
 }
 
 /// Is `name` an HTTP token (the characters a header name may hold)?
@@ -680,9 +728,12 @@ mod tests {
         assert_eq!(chunk_size(b"0").ok(), Some(0));
         assert_eq!(chunk_size(b"FF;name=value").ok(), Some(255));
         assert_eq!(chunk_size(b"10 ").ok(), Some(16));
+        assert_eq!(chunk_size(b"38\rZ").ok(), Some(0x38));
+        assert_eq!(chunk_size(b"0x10").ok(), Some(0));
         assert!(chunk_size(b"").is_err());
+        assert!(chunk_size(b" 1").is_err());
         assert!(chunk_size(b"-1").is_err());
-        assert!(chunk_size(b"0x10").is_err());
+        assert!(chunk_size(b"8000000000000000").is_err());
         assert!(chunk_size(b"1234567890abcdef0").is_err());
     }
 
@@ -698,6 +749,7 @@ mod tests {
     #[test]
     fn tokens_in_lists() {
         let head = Head {
+            cut: false,
             status: 200,
             headers: vec![
                 (b"connection".to_vec(), b"Upgrade, Close".to_vec()),

@@ -18,7 +18,7 @@
 //!   line end. Any other line starting `HTTP/` in any case is read as `200` over HTTP/1.0
 //!   (libcurl's alias rule), except a bad `HTTP/1.x` line, an unknown major version or a
 //!   well-formed `HTTP/2`/`HTTP/3` line, which libcurl refuses as it refuses HTTP/0.9 (601); a
-//!   code under 100 is 601 too;
+//!   code under 100 is 601 too, once the head is read;
 //! - a header line is split at its first colon, whatever the name holds (blanks, controls,
 //!   other bytes, nothing); the name is lower-cased, the value trimmed of spaces and tabs;
 //! - a line without a colon fails the transfer (600), unless it starts with a blank after
@@ -69,6 +69,11 @@ pub(crate) struct Parser {
     status: u16,
     version: u8,
     headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The headers of the last head read whole (an interim one): TPT's list until the next
+    /// head's status line is accepted.
+    previous: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Heads read whole so far (interim ones).
+    heads: usize,
 }
 
 impl Default for Parser {
@@ -80,11 +85,26 @@ impl Default for Parser {
             status: 0,
             version: 11,
             headers: Vec::new(),
+            previous: Vec::new(),
+            heads: 0,
         }
     }
 }
 
 impl Parser {
+    /// The header list as TPT's callback holds it now: after a failure, what the script gets.
+    pub(crate) fn listed(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        match self.state {
+            State::Fields => std::mem::take(&mut self.headers),
+            State::StatusLine => std::mem::take(&mut self.previous),
+        }
+    }
+
+    /// Keep a copy of an interim head's headers (they stay listed until the next status line).
+    pub(crate) fn interim(&mut self, parsed: &Parsed) {
+        self.previous.clone_from(&parsed.head.headers);
+    }
+
     /// Has anything of a head arrived (consumed, or waiting in `pending` unconsumed bytes)?
     pub(crate) fn started(&self, pending: usize) -> bool {
         self.seen + pending > 0
@@ -98,6 +118,14 @@ impl Parser {
         let mut used = 0;
         loop {
             let rest = &input[used..];
+            if self.state == State::StatusLine
+                && self.heads == 0
+                && !rest.is_empty()
+                && !looks_like_http(rest)
+            {
+                // libcurl decides on the first bytes that this is no HTTP/1.x answer.
+                return (used, Err(not_http()));
+            }
             let Some(at) = memchr_from(rest, self.scanned) else {
                 self.scanned = rest.len();
                 if rest.len() > MAX_LINE {
@@ -127,6 +155,14 @@ impl Parser {
 
     /// One whole line, its LF included.
     fn line(&mut self, line: &[u8]) -> Result<Option<Parsed>, Refusal> {
+        if self.state == State::StatusLine && !(line.len() >= 5 && looks_like_http(line)) {
+            // After an interim head libcurl no longer thinks of HTTP/0.9: a bad status line.
+            return Err(if self.heads == 0 {
+                not_http()
+            } else {
+                Refusal::Malformed("invalid status line")
+            });
+        }
         let Some(text) = line.strip_suffix(b"\r\n") else {
             return Err(Refusal::Malformed(
                 "a head line not ending in CRLF (TPT refuses it)",
@@ -145,16 +181,26 @@ impl Parser {
                 Ok(None)
             }
             State::Fields if text.is_empty() => {
+                if self.status < 100 {
+                    // libcurl checks the code once the head is read.
+                    return Err(Refusal::NotHttp("status code under 100"));
+                }
                 self.state = State::StatusLine;
+                self.heads += 1;
                 Ok(Some(self.take()))
             }
             State::Fields => {
                 let folded = matches!(text[0], b' ' | b'\t') && !self.headers.is_empty();
-                match text.iter().position(|&b| b == b':') {
-                    Some(colon) => self.headers.push(entry(&text[..colon], &text[colon + 1..])),
-                    // TPT's callback skips a folded line without a colon.
-                    None if folded => {}
-                    None => return Err(Refusal::Malformed("header line without a colon")),
+                // libcurl's header store reads a line up to its first CR: the colon must be
+                // there (a folded line needs none).
+                let upto_cr = text.split(|&b| b == b'\r').next().unwrap_or_default();
+                if !folded && !upto_cr.contains(&b':') {
+                    return Err(Refusal::Malformed("header line without a colon"));
+                }
+                // TPT's callback lists the line if it has a colon (a folded one without is
+                // skipped).
+                if let Some(colon) = text.iter().position(|&b| b == b':') {
+                    self.headers.push(entry(&text[..colon], &text[colon + 1..]));
                 }
                 Ok(None)
             }
@@ -166,24 +212,30 @@ impl Parser {
             head: Head {
                 status: self.status,
                 headers: std::mem::take(&mut self.headers),
+                cut: false,
             },
             version: self.version,
         }
     }
 
-    /// The stream ended with `rest` unconsumed. A 204 or 304 whose head is cut after whole
-    /// lines is complete (libcurl expects no body, so no blank line either); anything else
-    /// that started is a refusal. `Ok(None)`: nothing of a head had arrived.
+    /// The stream ended with `rest` unconsumed. A head cut after its status line ends there, as
+    /// libcurl reads it (the caller frames the body: a length or chunks still owed are a
+    /// truncation; a 1xx head so cut is the answer); anything else that started is a refusal.
+    /// `Ok(None)`: nothing of a head had arrived.
     pub(crate) fn end(&mut self, rest: &[u8]) -> Result<Option<Parsed>, Refusal> {
         match self.state {
-            State::Fields if rest.is_empty() && matches!(self.status, 204 | 304) => Ok(Some(self.take())),
+            // libcurl ends a head cut by the close (after its status line) there, a line cut
+            // part way dropped; the caller then frames the body, which must be empty.
+            State::Fields if self.status >= 100 => Ok(Some(self.take())),
             State::StatusLine if self.seen == 0 && rest.is_empty() => Ok(None),
-            State::StatusLine if self.seen == 0 && !looks_like_http(rest) => Err(Refusal::NotHttp(
-                "not an HTTP/1.x status line (HTTP/0.9 is refused)",
-            )),
+            State::StatusLine if self.heads == 0 && !looks_like_http(rest) => Err(not_http()),
             _ => Err(Refusal::Malformed("connection closed inside the head")),
         }
     }
+}
+
+fn not_http() -> Refusal {
+    Refusal::NotHttp("not an HTTP/1.x status line (HTTP/0.9 is refused)")
 }
 
 /// The position of the first LF in `bytes` at or after `from`.
@@ -240,9 +292,6 @@ fn status_line(text: &[u8]) -> Result<(u16, u8), Refusal> {
         None if looks_like_http(text) && text.len() >= 5 => (200, 10),
         None => return Err(not_http()),
     };
-    if code < 100 {
-        return Err(Refusal::NotHttp("status code under 100"));
-    }
     Ok((code, version))
 }
 
@@ -304,7 +353,11 @@ mod tests {
             status_line(b"HTTP/1.1  200 OK"),
             Err(Refusal::NotHttp(_))
         ));
-        assert!(matches!(status_line(b"HTTP/1.1 099 X"), Err(Refusal::NotHttp(_))));
+        assert_eq!(status_line(b"HTTP/1.1 099 X"), Ok((99, 11)));
+        assert!(matches!(
+            parse(b"HTTP/1.1 099 X\r\n\r\n"),
+            Err(Refusal::NotHttp(_))
+        ));
         assert!(matches!(
             status_line(b"HTTP/1.1 1000 X"),
             Err(Refusal::NotHttp(_))
@@ -365,7 +418,13 @@ mod tests {
         );
         let mut p = Parser::default();
         let _ = p.feed(b"HTTP/1.1 200 OK\r\nA: 1\r\n");
-        assert!(p.end(b"").is_err());
+        assert_eq!(
+            p.end(b"Content-Le").expect("cut").map(|p| p.head.headers.len()),
+            Some(1)
+        );
+        let mut p = Parser::default();
+        let _ = p.feed(b"HTTP/1.1 200");
+        assert!(p.end(b"HTTP/1.1 200").is_err());
         assert!(matches!(
             Parser::default().end(b"HELLO"),
             Err(Refusal::NotHttp(_))

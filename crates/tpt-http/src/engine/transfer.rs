@@ -165,9 +165,14 @@ async fn perform(
         reporter.reset_progress();
         let origin = Origin::of(&url);
         crate::policy::check_host(&client.config.hosts, &origin.host, origin.port).map_err(no_headers)?;
-        let (head, reply, activity) = exchange(client, &origin, &url, &payload, &caller)
-            .await
-            .map_err(no_headers)?;
+        let (head, reply, activity) =
+            exchange(client, &origin, &url, &payload, &caller)
+                .await
+                .map_err(|mut f| {
+                    // A head that failed part way: the headers listed before the failure.
+                    let headers = f.take_headers().unwrap_or_default();
+                    (f, headers)
+                })?;
         let status = head.status;
         // libcurl follows a Location that is not empty once trimmed.
         let location = head
@@ -176,10 +181,15 @@ async fn perform(
             .map(<[u8]>::to_vec);
         if let (true, Some(location)) = (is_redirect(status), location) {
             if hops >= client.config.max_redirects {
-                return Err(no_headers(Failure::new(
-                    FailureKind::TooManyRedirects,
-                    format!("more than {} redirects", client.config.max_redirects),
-                )));
+                // As libcurl: the last hop's headers and announced length stay.
+                reporter.set_total(content_length(&head));
+                return Err((
+                    Failure::new(
+                        FailureKind::TooManyRedirects,
+                        format!("more than {} redirects", client.config.max_redirects),
+                    ),
+                    head.headers,
+                ));
             }
             hops += 1;
             drain_redirect_body(client, &origin, &head, reply, &activity).await;
@@ -219,6 +229,11 @@ async fn perform(
                 FailureKind::Internal,
                 format!("server answered with status {status}"),
             );
+            // libcurl reads the body (progress counts it); TPT then drops it.
+            reporter.set_total(total);
+            let mut listed = headers;
+            let _ = read_body(client, reply, total, reporter, &activity, decoder, &mut listed).await;
+            let headers = listed;
             return Ok(Outcome {
                 status,
                 body: Vec::new(),
@@ -227,10 +242,15 @@ async fn perform(
             });
         }
         reporter.set_total(total);
-        match read_body(client, reply, total, reporter, &activity, decoder).await {
+        let mut headers = headers;
+        match read_body(client, reply, total, reporter, &activity, decoder, &mut headers).await {
             Ok(Some(idle)) => client.pool.release(&origin, idle),
             Ok(None) => {}
-            Err(f) => return Err((f, headers)),
+            Err(mut f) => {
+                // A failure in the trailers carries TPT's list as it then stood.
+                let listed = f.take_headers().unwrap_or(headers);
+                return Err((f, listed));
+            }
         }
         return Ok(Outcome {
             status,
@@ -250,8 +270,12 @@ enum Reply {
 }
 
 /// The announced body length as libcurl reports it in CURLINFO_CONTENT_LENGTH_DOWNLOAD_T: -1
-/// when unknown (a chunked body's Content-Length does not count), 0 for a 204 or 304.
+/// when unknown (a chunked body's Content-Length does not count, nor one in a head cut by the
+/// close), 0 for a 204 or 304.
 fn content_length(head: &Head) -> i64 {
+    if head.cut {
+        return -1;
+    }
     if matches!(head.status, 204 | 304) {
         return 0;
     }
@@ -267,6 +291,7 @@ fn content_length(head: &Head) -> i64 {
 /// A hyper (HTTP/2) response head as TPT reports heads.
 fn head_of(resp: &Response<Incoming>) -> Head {
     Head {
+        cut: false,
         status: resp.status().as_u16(),
         headers: resp
             .headers()
@@ -285,6 +310,7 @@ async fn read_body(
     reporter: &Reporter,
     activity: &Activity,
     mut decoder: Option<Decoder>,
+    headers: &mut Headers,
 ) -> Result<Option<h1::Conn>, Failure> {
     let max = client.config.max_response_bytes;
     let idle = client.config.idle_timeout;
@@ -338,6 +364,9 @@ async fn read_body(
                         d.feed(conn.slice(range), reporter, max)?;
                     }
                 }
+            }
+            if let Some(list) = conn.take_trailer_list() {
+                *headers = list;
             }
             conn.into_idle(&framing)
         }
@@ -578,10 +607,17 @@ fn request_headers(
     if !h2 {
         defaults.push(("Host", authority.as_bytes().to_vec()));
     }
+    if let Some(basic) = userinfo_basic(url) {
+        // libcurl sends a URL's user and password as Basic credentials, after Host.
+        defaults.push(("Authorization", basic));
+    }
     defaults.push(("User-Agent", client.config.user_agent.as_bytes().to_vec()));
     defaults.push(("Accept", b"*/*".to_vec()));
     if payload.compressed {
         defaults.push(("Accept-Encoding", b"gzip, deflate".to_vec()));
+    }
+    if let (false, Some(body)) = (h2, &payload.body) {
+        defaults.push(("Content-Length", body.len().to_string().into_bytes()));
     }
     if let Some(ct) = &payload.content_type {
         defaults.push(("Content-Type", ct.clone()));
@@ -607,8 +643,64 @@ fn request_headers(
     Ok(merged)
 }
 
-/// An HTTP/1.1 request head: the request line (origin form, or absolute form to a proxy), the
-/// headers as given, and the body's length.
+/// A URL's user and password as an `Authorization: Basic` value (percent-decoded, joined by
+/// `:`), as libcurl sends them; `None` without a user.
+fn userinfo_basic(url: &Url) -> Option<Vec<u8>> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            match (
+                b[i],
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            ) {
+                (b'%', Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                (c, _, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        out
+    };
+    let mut plain = decode(url.username());
+    plain.push(b':');
+    plain.extend(decode(url.password().unwrap_or("")));
+    let mut value = b"Basic ".to_vec();
+    value.extend(base64(&plain));
+    Some(value)
+}
+
+/// Standard base64 (RFC 4648, with padding).
+fn base64(bytes: &[u8]) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(chunk.get(1).copied().unwrap_or(0)) << 8)
+            | u32::from(chunk.get(2).copied().unwrap_or(0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
+    out
+}
+
+/// An HTTP/1.1 request head: the request line (origin form, or absolute form to a proxy) and
+/// the headers as given (the body's Content-Length among them).
 fn h1_head(url: &Url, payload: &Payload, headers: &Headers, absolute: bool) -> Result<Vec<u8>, Failure> {
     let target = if absolute {
         &url[..Position::AfterQuery]
@@ -631,9 +723,7 @@ fn h1_head(url: &Url, payload: &Payload, headers: &Headers, absolute: bool) -> R
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    if let Some(body) = &payload.body {
-        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
-    }
+    // Content-Length is among `headers` (see request_headers).
     out.extend_from_slice(b"\r\n");
     Ok(out)
 }

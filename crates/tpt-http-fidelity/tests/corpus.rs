@@ -294,6 +294,13 @@ pub fn corpus() -> Vec<Case> {
         ("location/backslash", "/\\x"),
         ("location/blanks-around", "  /next  "),
         ("location/empty", ""),
+        ("location/space-in-query", "/a b?c d#e f"),
+        ("location/relative-dots", "./a/./b/../c"),
+        ("location/query-only-utf8", "?é"),
+        ("location/other-scheme", "mailto:a@b"),
+        ("location/no-slashes", "x:y"),
+        ("location/control", "/a\x01b"),
+        ("location/tab", "/a\tb"),
     ] {
         cases.push(request(
             name,
@@ -431,6 +438,9 @@ pub fn corpus() -> Vec<Case> {
         ("url/no-path", "{A}"),
         ("url/no-scheme", "{HOST}/x"),
         ("url/backslash", "{A}/a\\b"),
+        ("url/utf8-query", "{A}/p?é=é"),
+        ("url/percent", "{A}/%7e%2F%2e%2e/x"),
+        ("url/pipe-caret", "{A}/a|b^c`d"),
     ] {
         cases.push(request(name, url(u), vec![Reply::close(ok("", "ok"))], vec![]));
     }
@@ -444,8 +454,11 @@ fn corpus_reads_as_libcurl_reads_it() {
     let ours = Ours::new();
     let cases = corpus();
     let mut failures = Vec::new();
+    let mut slowest = Vec::new();
     for case in &cases {
+        let started = std::time::Instant::now();
         let (reference, mine, diffs) = compare(&ours, case);
+        slowest.push((started.elapsed(), case.name.clone()));
         if !diffs.is_empty() {
             failures.push(format!(
                 "{}: {diffs:?}\n    libcurl: {} {:?} {}\n    ours:    {} {:?}",
@@ -453,6 +466,8 @@ fn corpus_reads_as_libcurl_reads_it() {
             ));
         }
     }
+    slowest.sort();
+    println!("slowest cases: {:?}", &slowest[slowest.len().saturating_sub(5)..]);
     assert!(
         failures.is_empty(),
         "{} of {} cases differ from libcurl {version}:\n{}",

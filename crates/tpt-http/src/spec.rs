@@ -144,7 +144,14 @@ pub fn merge_headers(defaults: &[(&str, Vec<u8>)], caller: &[(Vec<u8>, Vec<u8>)]
         line.extend_from_slice(value);
         let colon = line.iter().position(|&b| b == b':').unwrap_or(line.len());
         let n = line[..colon].to_vec();
-        let v = trim(&line[(colon + 1).min(line.len())..]).to_vec();
+        let rest = &line[(colon + 1).min(line.len())..];
+        // libcurl sends the line as it is: the value keeps its bytes after the `: ` (trailing
+        // blanks included); only whether anything but blanks follows the colon is judged.
+        let v = if trim(rest).is_empty() {
+            Vec::new()
+        } else {
+            rest.strip_prefix(b" ").unwrap_or(rest).to_vec()
+        };
         if n.eq_ignore_ascii_case(b"content-length") || n.eq_ignore_ascii_case(b"transfer-encoding") {
             continue;
         }
@@ -393,7 +400,10 @@ mod tests {
     #[test]
     fn header_line_splits_at_first_colon() {
         let merged = merge_headers(&[], &h(&[("A:B", " c ")]));
-        assert_eq!(merged, h(&[("A", "B:  c")]));
+        assert_eq!(merged, h(&[("A", "B:  c ")]));
+        // The line goes out as libcurl sends it: trailing blanks kept.
+        let merged = merge_headers(&[], &h(&[("X-A: 1", ""), ("X", "v \t")]));
+        assert_eq!(merged, h(&[("X-A", "1: "), ("X", "v \t")]));
     }
 
     #[test]

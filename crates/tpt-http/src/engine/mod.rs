@@ -10,6 +10,7 @@ mod connect;
 mod h1;
 mod head;
 mod pool;
+mod target;
 mod transfer;
 
 /// Entry points for `fuzz/` (feature `fuzzing`): engine parts run on untrusted bytes in memory.

@@ -6,6 +6,7 @@ use super::activity::{self, Activity};
 use super::connect::{self, Origin};
 use super::h1::{self, Framing, Head};
 use super::pool::{Checkout, Conn};
+use super::target::CurlUrl;
 use crate::failure::{Failure, FailureKind};
 use crate::spec::{self, PostBody, RequestSpec};
 use crate::state::{Outcome, Reporter};
@@ -158,6 +159,9 @@ async fn perform(
     let no_headers = |f: Failure| (f, Vec::new());
     let enforce = client.config.enforce_https;
     let mut url = spec::parse_url(&spec.url, enforce).map_err(no_headers)?;
+    // The path and query as libcurl sends them (the `url` crate's are a browser's).
+    let mut curl = CurlUrl::parse(&spec.url)
+        .ok_or_else(|| no_headers(Failure::new(FailureKind::MalformedUrl, "malformed url")))?;
     let mut payload = payload(&spec).map_err(no_headers)?;
     let mut caller = spec.headers;
     let mut hops = 0;
@@ -165,14 +169,13 @@ async fn perform(
         reporter.reset_progress();
         let origin = Origin::of(&url);
         crate::policy::check_host(&client.config.hosts, &origin.host, origin.port).map_err(no_headers)?;
-        let (head, reply, activity) =
-            exchange(client, &origin, &url, &payload, &caller)
-                .await
-                .map_err(|mut f| {
-                    // A head that failed part way: the headers listed before the failure.
-                    let headers = f.take_headers().unwrap_or_default();
-                    (f, headers)
-                })?;
+        let (head, reply, activity) = exchange(client, &origin, &url, &curl.target(), &payload, &caller)
+            .await
+            .map_err(|mut f| {
+                // A head that failed part way: the headers listed before the failure.
+                let headers = f.take_headers().unwrap_or_default();
+                (f, headers)
+            })?;
         let status = head.status;
         // libcurl follows a Location that is not empty once trimmed.
         let location = head
@@ -193,9 +196,21 @@ async fn perform(
             }
             hops += 1;
             drain_redirect_body(client, &origin, &head, reply, &activity).await;
-            let location = String::from_utf8_lossy(&location).into_owned();
-            let next = url.join(location.trim()).map_err(|e| {
-                no_headers(Failure::new(
+            // Resolved as libcurl resolves it; the `url` crate then reads its origin.
+            // A Location that cannot be followed fails with the hop's headers and length, as in
+            // libcurl.
+            let refused = |f: Failure| {
+                reporter.set_total(content_length(&head));
+                (f, head.headers.clone())
+            };
+            let next_curl = curl.resolve(spec::trim(&location)).map_err(|kind| {
+                refused(Failure::new(
+                    kind,
+                    "bad redirect location: refused as libcurl refuses it",
+                ))
+            })?;
+            let next = Url::parse(&next_curl.text()).map_err(|e| {
+                refused(Failure::new(
                     FailureKind::MalformedUrl,
                     format!("bad redirect location: {e}"),
                 ))
@@ -219,6 +234,7 @@ async fn perform(
                 });
             }
             url = next;
+            curl = next_curl;
             continue;
         }
         let total = content_length(&head);
@@ -507,6 +523,7 @@ async fn exchange(
     client: &ClientInner,
     origin: &Origin,
     url: &Url,
+    target: &[u8],
     payload: &Payload,
     caller: &Headers,
 ) -> Result<(Head, Reply, Activity), Failure> {
@@ -552,7 +569,7 @@ async fn exchange(
         match conn {
             Conn::H1(mut conn) => {
                 let headers = request_headers(client, url, payload, caller, false)?;
-                let head = h1_head(url, payload, &headers, proxy.is_some() && !origin.https)?;
+                let head = h1_head(url, target, payload, &headers, proxy.is_some() && !origin.https)?;
                 let body = payload.body.as_deref().unwrap_or_default();
                 let activity = conn.activity.clone();
                 match activity::watch(idle, &activity, conn.send(head, body)).await? {
@@ -560,7 +577,10 @@ async fn exchange(
                     Err(_) if may_retry => continue,
                     Err(e) => return Err(internal("sending the request failed", e)),
                 }
-                let is_head = payload.method == Method::HEAD;
+                // TPT never asks libcurl for a HEAD (CURLOPT_NOBODY): a "HEAD" verb is a custom
+                // request, whose response libcurl frames by its headers like any other (a body
+                // announced and not sent is waited for, as in the game).
+                let is_head = false;
                 match activity::watch(idle, &activity, conn.read_head(is_head)).await? {
                     Ok((head, framing)) => return Ok((head, Reply::H1(conn, framing), activity)),
                     Err(h1::HeadError::Unanswered(_)) if may_retry => continue,
@@ -699,15 +719,26 @@ fn base64(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// An HTTP/1.1 request head: the request line (origin form, or absolute form to a proxy) and
-/// the headers as given (the body's Content-Length among them).
-fn h1_head(url: &Url, payload: &Payload, headers: &Headers, absolute: bool) -> Result<Vec<u8>, Failure> {
+/// An HTTP/1.1 request head: the request line (`target` in origin form, or in absolute form to
+/// a proxy) and the headers as given (the body's Content-Length among them).
+fn h1_head(
+    url: &Url,
+    target: &[u8],
+    payload: &Payload,
+    headers: &Headers,
+    absolute: bool,
+) -> Result<Vec<u8>, Failure> {
+    let mut whole = Vec::new();
     let target = if absolute {
-        &url[..Position::AfterQuery]
+        whole.extend_from_slice(url.scheme().as_bytes());
+        whole.extend_from_slice(b"://");
+        whole.extend_from_slice(url[Position::BeforeHost..Position::AfterPort].as_bytes());
+        whole.extend_from_slice(target);
+        &whole
     } else {
-        &url[Position::BeforePath..Position::AfterQuery]
+        target
     };
-    if target.is_empty() || target.bytes().any(|b| b <= b' ' || b == 0x7f) {
+    if target.is_empty() || target.iter().any(|&b| b <= b' ' || b == 0x7f) {
         return Err(Failure::new(FailureKind::MalformedUrl, "malformed url"));
     }
     let method = payload.method.as_str();
@@ -715,7 +746,7 @@ fn h1_head(url: &Url, payload: &Payload, headers: &Headers, absolute: bool) -> R
     let mut out = Vec::with_capacity(method.len() + target.len() + size + 64);
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(target);
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in headers {
         out.extend_from_slice(name);

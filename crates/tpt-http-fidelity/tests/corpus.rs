@@ -2,7 +2,7 @@
 //! status, body, header list, progress and the requests the server saw. Any difference not on
 //! the allow-list (`tpt_http_fidelity::allow_list`) fails.
 
-use tpt_http_fidelity::{Case, Ours, Reply, Request, compare, libcurl_version};
+use tpt_http_fidelity::{Case, Ours, Reply, Request, allow_list, compare_all, libcurl_version};
 
 fn ok(extra: &str, body: &str) -> String {
     format!(
@@ -268,6 +268,24 @@ pub fn corpus() -> Vec<Case> {
         "header/code-099-headers",
         "HTTP/1.1 099 Low\r\nX-A: 1\r\n\r\n",
     ));
+    cases.push(get(
+        "header/cr-line-ends-head",
+        "HTTP/1.1 200 OK\r\nX-A: 1\r\n\rX-B: 2\r\nContent-Length: 2\r\n\r\nhi",
+    ));
+    cases.push(get("header/cr-cr-lf", "HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\r\nhi"));
+    cases.push(get(
+        "header/bare-lf-blank",
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nhi",
+    ));
+    cases.push(get(
+        "interim/cr-line",
+        "HTTP/1.1 103 E\r\n\rLink: x\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+    ));
+    cases.push(get("status/lf-inside-version", "HTTP/1.\n1 200 OK\r\n\r\n"));
+    cases.push(get(
+        "status/bare-lf-after-interim",
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\n\r\n",
+    ));
     // Redirects and Location forms.
     let redirect = |code: u16, location: &str| {
         format!("HTTP/1.1 {code} Moved\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n")
@@ -426,6 +444,34 @@ pub fn corpus() -> Vec<Case> {
             vec![],
         ));
     }
+    // The deviations kept on purpose (each on the allow-list, with its reason).
+    cases.push(request(
+        "deviation/header-injection",
+        Request {
+            headers: h(&[("X-A", "1\r\nX-Injected: yes")]),
+            ..url("{A}/h")
+        },
+        vec![Reply::close(ok("", "ok"))],
+        vec![],
+    ));
+    cases.push(request(
+        "deviation/caller-framing",
+        Request {
+            headers: h(&[("Transfer-Encoding", "chunked")]),
+            ..post("abc")
+        },
+        vec![Reply::close(ok("", "ok"))],
+        vec![],
+    ));
+    cases.push(request(
+        "deviation/session-key-cross-origin",
+        Request {
+            headers: h(&[("X-Auth-Session-Key", "secret"), ("X-Other", "y")]),
+            ..url("{A}/")
+        },
+        vec![Reply::close(redirect(302, "{B}/next"))],
+        vec![Reply::close(ok("", "done"))],
+    ));
     // URLs.
     for (name, u) in [
         ("url/userinfo", "http://user:p%40ss@{HOST}/private"),
@@ -455,9 +501,13 @@ fn corpus_reads_as_libcurl_reads_it() {
     let cases = corpus();
     let mut failures = Vec::new();
     let mut slowest = Vec::new();
+    let mut allowed_seen = Vec::new();
     for case in &cases {
         let started = std::time::Instant::now();
-        let (reference, mine, diffs) = compare(&ours, case);
+        let (reference, mine, diffs, kept) = compare_all(&ours, case);
+        if !kept.is_empty() {
+            allowed_seen.push(case.name.clone());
+        }
         slowest.push((started.elapsed(), case.name.clone()));
         if !diffs.is_empty() {
             failures.push(format!(
@@ -465,6 +515,15 @@ fn corpus_reads_as_libcurl_reads_it() {
                 case.name, reference.status, reference.progress, reference.error, mine.status, mine.progress
             ));
         }
+    }
+    // Every allow-list entry is still needed: a deviation that went away leaves the list.
+    for entry in allow_list() {
+        assert!(
+            allowed_seen.iter().any(|name| name.starts_with(entry.case)),
+            "allow-list entry {} matched no difference: remove it ({})",
+            entry.case,
+            entry.reason
+        );
     }
     slowest.sort();
     println!("slowest cases: {:?}", &slowest[slowest.len().saturating_sub(5)..]);

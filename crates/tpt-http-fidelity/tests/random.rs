@@ -1,6 +1,6 @@
 //! Seeded random responses (the generator of `tpt_http_testserver::random`, valid and
 //! mutated), each read by TPT's libcurl 8.10.1 and by tpt-http and compared as the corpus is.
-//! `TPT_HTTP_FIDELITY_CASES` sets the number of cases (default 300 valid plus 300 mutated),
+//! `TPT_HTTP_FIDELITY_CASES` sets the number of cases (default 1,000 valid plus 1,000 mutated),
 //! `TPT_HTTP_FIDELITY_SEED` the seed.
 
 use tpt_http_fidelity::{Case, Ours, compare};
@@ -15,7 +15,7 @@ fn env(name: &str, default: u64) -> u64 {
 
 #[test]
 fn random_responses_read_as_libcurl_reads_them() {
-    let cases = env("TPT_HTTP_FIDELITY_CASES", 300);
+    let cases = env("TPT_HTTP_FIDELITY_CASES", 1000);
     let seed = env("TPT_HTTP_FIDELITY_SEED", 0x5eed_f1de_1117_0001);
     let mut rng = Rng(seed);
     let ours = Ours::new();

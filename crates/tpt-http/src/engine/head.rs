@@ -24,6 +24,8 @@
 //! - a line without a colon fails the transfer (600), unless it starts with a blank after
 //!   another header (a folded line): TPT's callback lists it only if it has a colon, as its
 //!   own entry;
+//! - a head ends at a line starting with CR (or the blank line), whatever follows on that line;
+//!   TPT's callback lists it if it has a colon;
 //! - a NUL byte, a line over 100 KiB, or a head over 300 KiB fails (600), as in libcurl.
 
 use super::h1::Head;
@@ -33,6 +35,10 @@ pub(crate) const MAX_LINE: usize = 100 * 1024;
 
 /// libcurl's MAX_HTTP_RESP_HEADER_SIZE: all the heads of one response (1xx ones included).
 pub(crate) const MAX_HEAD: usize = 300 * 1024;
+
+/// The refusal of a head's end line that does not end in CRLF (libcurl had read the head to
+/// its end, and took its length, before TPT's callback refused the line).
+pub(crate) const END_NOT_CRLF: &str = "the head's end line does not end in CRLF (TPT refuses it)";
 
 /// Where the parser stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,32 +161,46 @@ impl Parser {
 
     /// One whole line, its LF included.
     fn line(&mut self, line: &[u8]) -> Result<Option<Parsed>, Refusal> {
-        if self.state == State::StatusLine && !(line.len() >= 5 && looks_like_http(line)) {
-            // After an interim head libcurl no longer thinks of HTTP/0.9: a bad status line.
-            return Err(if self.heads == 0 {
-                not_http()
-            } else {
-                Refusal::Malformed("invalid status line")
-            });
-        }
-        let Some(text) = line.strip_suffix(b"\r\n") else {
-            return Err(Refusal::Malformed(
-                "a head line not ending in CRLF (TPT refuses it)",
-            ));
-        };
+        // TPT's callback refuses a line not ending in CRLF; libcurl reads a status line before
+        // handing it over, so its own refusals of a status line come first.
+        let crlf = line.ends_with(b"\r\n");
+        let not_crlf = || Refusal::Malformed("a head line not ending in CRLF (TPT refuses it)");
+        let text = line
+            .strip_suffix(b"\n")
+            .map(|t| t.strip_suffix(b"\r").unwrap_or(t))
+            .unwrap_or(line);
         if text.contains(&0) {
             return Err(Refusal::Malformed("NUL byte in the head"));
         }
         match self.state {
             State::StatusLine => {
+                if !(line.len() >= 5 && looks_like_http(line)) {
+                    // After an interim head libcurl no longer thinks of HTTP/0.9.
+                    return Err(if self.heads == 0 {
+                        not_http()
+                    } else {
+                        Refusal::Malformed("invalid status line")
+                    });
+                }
                 let (status, version) = status_line(text)?;
+                if !crlf {
+                    return Err(not_crlf());
+                }
                 self.status = status;
                 self.version = version;
                 self.headers.clear();
                 self.state = State::Fields;
                 Ok(None)
             }
-            State::Fields if text.is_empty() => {
+            // libcurl ends a head at a line starting with CR or LF, whatever follows on it;
+            // TPT's callback lists such a line if it has a colon.
+            State::Fields if matches!(line[0], b'\r' | b'\n') => {
+                if !crlf {
+                    return Err(Refusal::Malformed(END_NOT_CRLF));
+                }
+                if let Some(colon) = text.iter().position(|&b| b == b':') {
+                    self.headers.push(entry(&text[..colon], &text[colon + 1..]));
+                }
                 if self.status < 100 {
                     // libcurl checks the code once the head is read.
                     return Err(Refusal::NotHttp("status code under 100"));
@@ -190,6 +210,9 @@ impl Parser {
                 Ok(Some(self.take()))
             }
             State::Fields => {
+                if !crlf {
+                    return Err(not_crlf());
+                }
                 let folded = matches!(text[0], b' ' | b'\t') && !self.headers.is_empty();
                 // libcurl's header store reads a line up to its first CR: the colon must be
                 // there (a folded line needs none).
@@ -389,6 +412,19 @@ mod tests {
         assert!(m(b"HTTP/1.1 200 OK\nA: 1\n\n"));
         assert!(m(b"HTTP/1.1 200 OK\r\nA: 1\n\r\n"));
         assert!(m(b"HTTP/1.1 200 OK\r\nA: \0\r\n\r\n"));
+        assert!(m(b"HTTP/1.1 200 OK\r\nA: 1\r\n\n"));
+        assert!(matches!(
+            parse(b"HTTP/1.\n1 200 OK\r\n\r\n"),
+            Err(Refusal::NotHttp(_))
+        ));
+        // A line starting with CR ends the head (listed if it has a colon).
+        let got = parse(b"HTTP/1.1 200 OK\r\nA: 1\r\n\rB: 2\r\nC: 3\r\n\r\n")
+            .expect("read")
+            .expect("whole");
+        assert_eq!(
+            got.head.headers,
+            vec![(b"a".to_vec(), b"1".to_vec()), (b"\rb".to_vec(), b"2".to_vec())]
+        );
         let long = [
             b"HTTP/1.1 200 OK\r\nA: ".as_slice(),
             &[b'a'; MAX_LINE],

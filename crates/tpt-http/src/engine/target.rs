@@ -9,9 +9,9 @@
 //!   script's query goes out as given;
 //! - a backslash is a path byte like any other (no authority starts at `/\`);
 //! - a redirect's Location is resolved against the current URL: with a scheme it stands alone,
-//!   `//` keeps the scheme, `/` keeps the authority, `?` keeps the path, `#` keeps all, anything
-//!   else replaces the path's last segment; spaces are escaped (`%20` in the path, `+` in the
-//!   query), and control bytes are refused.
+//!   `//` keeps the scheme, `/` keeps the authority, `?` keeps the path, `#` keeps the path
+//!   (not the query), anything else replaces the path's last segment; spaces are escaped (`%20`
+//!   in the path, `+` in the query), control bytes are refused, an empty query is dropped.
 
 use crate::failure::FailureKind;
 
@@ -56,7 +56,8 @@ impl CurlUrl {
             scheme,
             authority: authority.to_vec(),
             path: remove_dot_segments(path),
-            query: query.map(<[u8]>::to_vec),
+            // An empty query is no query (libcurl sends none).
+            query: query.filter(|q| !q.is_empty()).map(<[u8]>::to_vec),
         })
     }
 
@@ -115,10 +116,12 @@ impl CurlUrl {
             None => location,
         };
         if location.is_empty() {
+            // `#fragment` alone: libcurl keeps the path and drops the query.
+            next.query = None;
             return Ok(next);
         }
         let (path, query) = split_path(location);
-        next.query = query.map(<[u8]>::to_vec);
+        next.query = query.filter(|q| !q.is_empty()).map(<[u8]>::to_vec);
         if path.is_empty() {
             // `?query`: the path stays.
             return Ok(next);
@@ -249,7 +252,8 @@ mod tests {
         assert_eq!(resolved("/é?é"), Some(format!("{b}/%c3%a9?%c3%a9")));
         assert_eq!(resolved("/{x}\"|^`<>\\"), Some(format!("{b}/{{x}}\"|^`<>\\")));
         assert_eq!(resolved("?q"), Some(format!("{b}/start/here?q")));
-        assert_eq!(resolved("#f"), Some(format!("{b}/start/here?x=1")));
+        assert_eq!(resolved("#f"), Some(format!("{b}/start/here")));
+        assert_eq!(resolved("/?"), Some(format!("{b}/")));
         assert_eq!(resolved("//other:81/p"), Some("http://other:81/p".to_string()));
         assert_eq!(resolved("../../../x"), Some(format!("{b}/x")));
         assert_eq!(resolved("./a/./b/../c"), Some(format!("{b}/start/a/c")));

@@ -172,9 +172,20 @@ async fn perform(
         let (head, reply, activity) = exchange(client, &origin, &url, &curl.target(), &payload, &caller)
             .await
             .map_err(|mut f| {
-                // A head that failed part way: the headers listed before the failure.
-                let headers = f.take_headers().unwrap_or_default();
-                (f, headers)
+                // A head that failed part way: the headers listed before the failure. One that
+                // libcurl read to its end before TPT's callback refused the end line has its
+                // length announced (libcurl took it at the end of the head).
+                let partial = Head {
+                    status: 200,
+                    headers: f.take_headers().unwrap_or_default(),
+                    cut: false,
+                };
+                if f.reason().ends_with(super::head::END_NOT_CRLF)
+                    && let h1::Length::Known(n) = partial.length()
+                {
+                    reporter.set_total(i64::try_from(n).unwrap_or(-1));
+                }
+                (f, partial.headers)
             })?;
         let status = head.status;
         // libcurl follows a Location that is not empty once trimmed.

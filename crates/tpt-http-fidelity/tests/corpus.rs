@@ -383,6 +383,35 @@ pub fn corpus() -> Vec<Case> {
         vec![Reply::close(ok("", "ok"))],
         vec![],
     ));
+    // Over 1 MiB libcurl adds `Expect: 100-continue` (and waits up to 1 s for the answer).
+    cases.push(request(
+        "post/over-1-mib",
+        Request {
+            post: Some(vec![b'a'; 1024 * 1024 + 1]),
+            ..url("{A}/p")
+        },
+        vec![Reply::close(ok("", "ok"))],
+        vec![],
+    ));
+    cases.push(request(
+        "post/over-1-mib-no-expect",
+        Request {
+            post: Some(vec![b'a'; 1024 * 1024 + 1]),
+            headers: h(&[("Expect", "")]),
+            ..url("{A}/p")
+        },
+        vec![Reply::close(ok("", "ok"))],
+        vec![],
+    ));
+    cases.push(request(
+        "post/headers-and-type",
+        Request {
+            headers: h(&[("X-A", "1"), ("Content-Type", "text/plain"), ("X-B", "2")]),
+            ..post("a=1")
+        },
+        vec![Reply::close(ok("", "ok"))],
+        vec![],
+    ));
     for code in [301, 302, 303, 307, 308] {
         cases.push(request(
             &format!("post/redirect-{code}"),

@@ -128,11 +128,14 @@ pub fn has_line_break(bytes: &[u8]) -> bool {
 ///
 /// The order is libcurl's: `Host` first (the caller's, if it replaces it), then the other
 /// defaults not replaced, then the caller's headers in the caller's order (replacements
-/// included, duplicates kept), then the body's `Content-Length` and `Content-Type` defaults
-/// (libcurl adds these after the custom headers).
+/// included, duplicates kept), then the body's `Content-Length`, `Content-Type` and `Expect`
+/// defaults (libcurl adds these after the custom headers).
 pub fn merge_headers(defaults: &[(&str, Vec<u8>)], caller: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let trailing =
-        |name: &str| name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("content-type");
+    let trailing = |name: &str| {
+        ["content-length", "content-type", "expect"]
+            .iter()
+            .any(|t| name.eq_ignore_ascii_case(t))
+    };
     let mut replaced = vec![false; defaults.len()];
     let mut removed = vec![false; defaults.len()];
     let mut host: Option<(Vec<u8>, Vec<u8>)> = None;

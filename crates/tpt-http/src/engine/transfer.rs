@@ -20,6 +20,9 @@ use url::{Position, Url};
 
 type Headers = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// libcurl's EXPECT_100_THRESHOLD: a larger body is sent with `Expect: 100-continue`.
+const EXPECT_100_THRESHOLD: usize = 1024 * 1024;
+
 /// Most body memory reserved up front from a Content-Length (the body may still grow past it).
 const RESERVE_LIMIT: usize = 2 << 30;
 
@@ -652,6 +655,13 @@ fn request_headers(
     }
     if let Some(ct) = &payload.content_type {
         defaults.push(("Content-Type", ct.clone()));
+    }
+    if let (false, Some(body)) = (h2, &payload.body)
+        && body.len() > EXPECT_100_THRESHOLD
+    {
+        // libcurl asks before sending a body over 1 MiB (a caller `Expect:` removes it). It
+        // then waits up to a second for the answer; the body goes out at once here.
+        defaults.push(("Expect", b"100-continue".to_vec()));
     }
     let mut merged = spec::merge_headers(&defaults, caller);
     if h2 {

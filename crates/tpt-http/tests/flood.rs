@@ -101,6 +101,10 @@ fn header_floods_cost_linear_cpu_and_stop_no_timer() {
         let spent = engine_cpu() - cpu;
         assert_eq!(got.status, 600, "{:?}", got.reason);
         assert!(got.elapsed < Duration::from_secs(2), "took {:?}", got.elapsed);
+        println!(
+            "colon-less flood {line:?}: engine CPU {spent:?}, {:?}",
+            got.elapsed
+        );
         assert!(spent < Duration::from_millis(300), "engine CPU {spent:?}");
     }
 
@@ -119,7 +123,7 @@ fn header_floods_cost_linear_cpu_and_stop_no_timer() {
     });
     let server = ScriptedServer::start(steps);
     let cpu = engine_cpu();
-    let flooded = std::thread::scope(|s| {
+    let (flooded, bystander_took) = std::thread::scope(|s| {
         let flood = s.spawn(|| {
             let mut spec = RequestSpec::get(format!("{}/", server.base_url()));
             spec.timeout = Some(Duration::from_secs(1));
@@ -141,9 +145,13 @@ fn header_floods_cost_linear_cpu_and_stop_no_timer() {
             "bystander waited {:?}",
             bystander.elapsed
         );
-        flood.join().expect("flood thread")
+        (flood.join().expect("flood thread"), bystander.elapsed)
     });
     let spent = engine_cpu() - cpu;
+    println!(
+        "drip: engine CPU {spent:?}, timeout after {:?}, bystander took {:?}",
+        flooded.elapsed, bystander_took
+    );
     assert_eq!(flooded.status, 605, "{:?}", flooded.reason);
     assert!(
         flooded.elapsed >= Duration::from_secs(1) && flooded.elapsed < Duration::from_millis(2000),

@@ -194,6 +194,31 @@ pub fn corpus() -> Vec<Case> {
             "2\r\nhi\r\n0\r\nX-T: t\r\nX-U: u\r\nNoColon\r\n\r\n",
         ),
         ("chunked/space-before-size", "chunked", " 2\r\nhi\r\n0\r\n\r\n"),
+        (
+            "chunked/bare-lf-trailers",
+            "chunked",
+            "2\r\nhi\r\n0\r\nX-T: t\nX-U: u\n\n",
+        ),
+        (
+            "chunked/cr-in-trailer",
+            "chunked",
+            "2\r\nhi\r\n0\r\nX-T: t\r\nX-U: a\rb\r\n\r\n",
+        ),
+        (
+            "chunked/folded-trailer",
+            "chunked",
+            "2\r\nhi\r\n0\r\nX-T: t\r\n folded\r\n\r\n",
+        ),
+        (
+            "chunked/ext-on-last",
+            "chunked",
+            "2\r\nhi\r\n0;name=\"v\"\r\n\r\n",
+        ),
+        (
+            "chunked/uppercase-hex",
+            "chunked",
+            "2\r\nhi\r\nA\r\n0123456789\r\n0\r\n\r\n",
+        ),
     ] {
         cases.push(get(
             name,

@@ -543,26 +543,30 @@ impl Conn {
                         Chunk::Trailers(seen) => {
                             // libcurl hands trailer lines to TPT's header callback, which takes
                             // the first for a new head's status line (the list starts anew,
-                            // that line unlisted) and lists the rest that have a colon.
-                            // libcurl stores trailers as headers: a line needs a colon before
-                            // its first CR.
-                            if !text
-                                .split(|&b| b == b'\r')
-                                .next()
-                                .unwrap_or_default()
-                                .contains(&b':')
-                            {
+                            // that line unlisted) and lists the rest that have a colon. A CR
+                            // inside a line ends it there, and the transfer then fails (libcurl
+                            // wants an LF after a trailer's CR).
+                            let cr = text.iter().position(|&b| b == b'\r');
+                            let part = &text[..cr.unwrap_or(text.len())];
+                            // libcurl stores trailers as headers: a line needs a colon, unless
+                            // it continues the one before (a blank first).
+                            let folded = matches!(part.first(), Some(b' ' | b'\t'));
+                            if !folded && !part.contains(&b':') {
                                 let listed = self.trailer_list.take().unwrap_or_default();
                                 return Err(malformed("trailer line without a colon").with_headers(listed));
                             }
                             let list = self.trailer_list.get_or_insert_with(Vec::new);
                             if *seen > 0
-                                && let Some(colon) = text.iter().position(|&b| b == b':')
+                                && let Some(colon) = part.iter().position(|&b| b == b':')
                             {
                                 list.push((
-                                    text[..colon].to_ascii_lowercase(),
-                                    crate::spec::trim(&text[colon + 1..]).to_vec(),
+                                    part[..colon].to_ascii_lowercase(),
+                                    crate::spec::trim(&part[colon + 1..]).to_vec(),
                                 ));
+                            }
+                            if cr.is_some() {
+                                let listed = self.trailer_list.take().unwrap_or_default();
+                                return Err(malformed("CR inside a trailer line").with_headers(listed));
                             }
                             Chunk::Trailers(*seen + text.len().max(1))
                         }

@@ -311,6 +311,94 @@ pub fn corpus() -> Vec<Case> {
         "status/bare-lf-after-interim",
         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\n\r\n",
     ));
+    // More shapes.
+    for (name, response) in [
+        (
+            "more/101",
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nxyz",
+        ),
+        (
+            "more/status-junk-after-code",
+            "HTTP/1.1 200OK\r\nContent-Length: 2\r\n\r\nhi",
+        ),
+        (
+            "more/status-tab-reason",
+            "HTTP/1.1 200\tOK\r\nContent-Length: 2\r\n\r\nhi",
+        ),
+        (
+            "more/gzip-not-decoded",
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\nhi",
+        ),
+        (
+            "more/length-two-numbers",
+            "HTTP/1.1 200 OK\r\nContent-Length: 2 3\r\n\r\nhi!",
+        ),
+        (
+            "more/length-trailing-blanks",
+            "HTTP/1.1 200 OK\r\nContent-Length:  2 \t\r\n\r\nhi",
+        ),
+        (
+            "more/extra-after-body",
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi and more",
+        ),
+        ("more/http10-no-length", "HTTP/1.0 200 OK\r\n\r\nuntil close"),
+        (
+            "more/empty-body-close",
+            "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+        ),
+        (
+            "more/many-headers",
+            &format!(
+                "HTTP/1.1 200 OK\r\n{}Content-Length: 2\r\n\r\nhi",
+                "X-H: v\r\n".repeat(3000)
+            ),
+        ),
+        (
+            "more/te-and-length-not-chunked",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\nhi",
+        ),
+    ] {
+        cases.push(get(name, response));
+    }
+    cases.push(request(
+        "more/two-locations",
+        url("{A}/"),
+        vec![
+            Reply::keep(
+                "HTTP/1.1 302 Found\r\nLocation: /first\r\nLocation: /second\r\nContent-Length: 0\r\n\r\n",
+            ),
+            Reply::close(ok("", "done")),
+        ],
+        vec![],
+    ));
+    cases.push(request(
+        "more/redirect-chunked-body",
+        url("{A}/"),
+        vec![
+            Reply::keep("HTTP/1.1 302 Found\r\nLocation: /n\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            Reply::close(ok("", "done")),
+        ],
+        vec![],
+    ));
+    cases.push(request(
+        "more/head-verb-204",
+        Request {
+            verb: Some(b"HEAD".to_vec()),
+            ..url("{A}/")
+        },
+        vec![Reply::close("HTTP/1.1 204 No Content\r\n\r\n")],
+        vec![],
+    ));
+    cases.push(request(
+        "more/get-verb-with-body",
+        Request {
+            verb: Some(b"GET".to_vec()),
+            post: Some(b"x=1".to_vec()),
+            ..url("{A}/")
+        },
+        vec![Reply::close(ok("", "ok"))],
+        vec![],
+    ));
     // Redirects and Location forms.
     let redirect = |code: u16, location: &str| {
         format!("HTTP/1.1 {code} Moved\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n")

@@ -431,8 +431,9 @@ impl Conn {
         };
         let status = head.status;
         if status == 101 {
+            // An upgrade nobody asked for: libcurl takes it as the final response and reads what
+            // follows as its body, framed like any other (until the close, without a length).
             self.keep_alive = false;
-            return Ok(Framing::Done);
         }
         if head_request || status == 204 || status == 304 {
             return Ok(Framing::Done);

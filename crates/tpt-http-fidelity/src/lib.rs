@@ -495,6 +495,22 @@ pub fn allow_list() -> Vec<Allowed> {
                      libcurl, which writes it to the wire (header injection)",
         },
         Allowed {
+            case: "deviation/verb-injection",
+            what: |d| {
+                matches!(
+                    d,
+                    Difference::Status(_, 600)
+                        | Difference::Body(..)
+                        | Difference::Headers(..)
+                        | Difference::Progress(..)
+                        | Difference::Requests(..)
+                )
+            },
+            reason: "a verb holding CR, LF or NUL is refused (600, invalid method name): libcurl puts \
+                     it on the request line as it is, so a script could write headers or a second \
+                     request of its own (request injection)",
+        },
+        Allowed {
             case: "deviation/caller-framing",
             what: |d| matches!(d, Difference::Requests(..)),
             reason: "a caller Content-Length or Transfer-Encoding header is ignored and the body is \

@@ -59,7 +59,8 @@ fn bytes(buf: &Buf) -> &[u8] {
 /// One request through libcurl as TPT makes it.
 pub(crate) fn fetch(req: &Request, user_agent: &str) -> Observed {
     let url = c(&req.url);
-    let verb = req.verb.as_deref().map(c);
+    // TPT sets a verb only when the script gave a non-empty one.
+    let verb = req.verb.as_deref().filter(|v| !v.is_empty()).map(c);
     let pairs: Vec<CString> = req.headers.iter().flat_map(|(n, v)| [c(n), c(v)]).collect();
     let ptrs: Vec<*const c_char> = pairs.iter().map(|s| s.as_ptr()).collect();
     let agent = c(user_agent.as_bytes());

@@ -533,7 +533,9 @@ pub fn corpus() -> Vec<Case> {
             vec![],
         ));
     }
-    for verb in ["PUT", "DELETE", "HEAD", "PATCH", "get"] {
+    for verb in [
+        "PUT", "DELETE", "HEAD", "PATCH", "get", "", "G E T", "Mé", "OPTIONS", "TRACE",
+    ] {
         cases.push(request(
             &format!("verb/get-{verb}"),
             Request {
@@ -591,6 +593,15 @@ pub fn corpus() -> Vec<Case> {
         "deviation/header-injection",
         Request {
             headers: h(&[("X-A", "1\r\nX-Injected: yes")]),
+            ..url("{A}/h")
+        },
+        vec![Reply::close(ok("", "ok"))],
+        vec![],
+    ));
+    cases.push(request(
+        "deviation/verb-injection",
+        Request {
+            verb: Some(b"GET /x HTTP/1.1\r\nX-Injected: yes\r\nX:".to_vec()),
             ..url("{A}/h")
         },
         vec![Reply::close(ok("", "ok"))],

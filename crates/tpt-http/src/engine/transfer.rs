@@ -103,6 +103,9 @@ struct Payload {
     method: Method,
     /// The method is the script's own verb, kept across redirects.
     custom: bool,
+    /// The script's verb as it wrote it: libcurl's CURLOPT_CUSTOMREQUEST puts it on the request
+    /// line as it is, whether or not it is a token.
+    verb: Option<Vec<u8>>,
     body: Option<Bytes>,
     content_type: Option<Vec<u8>>,
     /// Ask for a compressed body (a per-request option) and decode it.
@@ -131,16 +134,23 @@ fn payload(spec: &RequestSpec) -> Result<Payload, Failure> {
         None => Ok(Payload {
             method,
             custom: false,
+            verb: None,
             body,
             content_type,
             compressed: spec.compressed,
         }),
         Some(verb) => {
-            let method = Method::from_bytes(verb)
-                .map_err(|_| Failure::new(FailureKind::Internal, "invalid method name"))?;
+            if verb.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+                // A line break would let the verb write headers of its own (request injection).
+                return Err(Failure::new(FailureKind::Internal, "invalid method name"));
+            }
+            // A verb that is no token (`G E T`) still goes out as written over HTTP/1.1, as
+            // libcurl sends it; HTTP/2 refuses it when the request is built.
+            let method = Method::from_bytes(verb).unwrap_or(Method::GET);
             Ok(Payload {
                 method,
                 custom: true,
+                verb: Some(verb.to_vec()),
                 body,
                 content_type,
                 compressed: spec.compressed,
@@ -762,10 +772,13 @@ fn h1_head(
     if target.is_empty() || target.iter().any(|&b| b <= b' ' || b == 0x7f) {
         return Err(Failure::new(FailureKind::MalformedUrl, "malformed url"));
     }
-    let method = payload.method.as_str();
+    let method = payload
+        .verb
+        .as_deref()
+        .unwrap_or(payload.method.as_str().as_bytes());
     let size = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>();
     let mut out = Vec::with_capacity(method.len() + target.len() + size + 64);
-    out.extend_from_slice(method.as_bytes());
+    out.extend_from_slice(method);
     out.push(b' ');
     out.extend_from_slice(target);
     out.extend_from_slice(b" HTTP/1.1\r\n");
@@ -783,6 +796,11 @@ fn h1_head(
 /// An HTTP/2 request for hyper (the absolute URL: scheme and authority become pseudo-headers).
 fn h2_request(url: &Url, payload: &Payload, headers: Headers) -> Result<Request<Full<Bytes>>, Failure> {
     let target = &url[..Position::AfterQuery];
+    if let Some(verb) = &payload.verb
+        && Method::from_bytes(verb).is_err()
+    {
+        return Err(Failure::new(FailureKind::Internal, "invalid method name"));
+    }
     let mut builder = Request::builder().method(payload.method.clone()).uri(target);
     let map = builder
         .headers_mut()

@@ -678,6 +678,7 @@ fn corpus_reads_as_libcurl_reads_it() {
             entry.reason
         );
     }
+    println!("{} cases against {version}", cases.len());
     slowest.sort();
     println!("slowest cases: {:?}", &slowest[slowest.len().saturating_sub(5)..]);
     assert!(

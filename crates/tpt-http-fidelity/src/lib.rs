@@ -102,7 +102,8 @@ pub struct Observed {
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// `progress()` after the request is done: total, done.
     pub progress: (i64, i64),
-    /// The request heads the servers received (A's, then B's), each up to its blank line.
+    /// The requests the servers received (A's, then B's): each head and the body its
+    /// Content-Length framed.
     pub requests: Vec<Vec<u8>>,
     /// Why it failed, for the report (not compared).
     pub error: String,
@@ -185,8 +186,7 @@ fn connection(mut s: TcpStream, replies: &[Reply], next: &AtomicUsize, heads: &M
         let Some(head_end) = read_until_blank(&mut s, &mut buf) else {
             return;
         };
-        let head = buf[..head_end].to_vec();
-        let body_len = request_length(&head);
+        let body_len = request_length(&buf[..head_end]);
         while buf.len() < head_end + body_len {
             let mut chunk = [0u8; 16 * 1024];
             match s.read(&mut chunk) {
@@ -194,8 +194,9 @@ fn connection(mut s: TcpStream, replies: &[Reply], next: &AtomicUsize, heads: &M
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
-        buf.drain(..head_end + body_len);
-        heads.lock().unwrap_or_else(|p| p.into_inner()).push(head);
+        // The request as the server saw it: its head and the body its Content-Length framed.
+        let request: Vec<u8> = buf.drain(..head_end + body_len).collect();
+        heads.lock().unwrap_or_else(|p| p.into_inner()).push(request);
         let i = next.fetch_add(1, Ordering::SeqCst);
         let Some(reply) = replies.get(i) else {
             return; // no reply left: the connection is closed unanswered

@@ -36,6 +36,15 @@ struct tpt_ref_result {
     char error[CURL_ERROR_SIZE];
 };
 
+/* One item of a form post, as TPT's FormItem (filename and type may be NULL). */
+struct tpt_form_part {
+    const char *name;
+    const char *value;
+    size_t value_len;
+    const char *filename;
+    const char *type;
+};
+
 struct tpt_handle {
     struct tpt_ref_result *res;
     struct tpt_buf data;
@@ -162,11 +171,12 @@ static long tpt_status(CURLcode code)
  * One request. `verb` may be NULL (no custom verb). `headers` holds `nheaders` pairs (name,
  * value), NUL-terminated, joined as TPT joins them ("name: value"). `post` is 0 for a GET, 1
  * for a post with `post_data` (a post with no data is CURLOPT_POST with empty fields, as TPT's
- * isPost branch). Returns 0, or -1 if the handles could not be set up at all.
+ * isPost branch). `nparts` form items make it a form post (curl_mime), as TPT's FormData.
+ * Returns 0, or -1 if the handles could not be set up at all.
  */
 int tpt_ref_request(const char *url, const char *verb, const char *const *headers, size_t nheaders,
-                    int post, const char *post_data, size_t post_len, const char *user_agent,
-                    struct tpt_ref_result *res)
+                    int post, const char *post_data, size_t post_len, const struct tpt_form_part *parts,
+                    size_t nparts, const char *user_agent, struct tpt_ref_result *res)
 {
     static int global_init = 0;
     if (!global_init) {
@@ -202,7 +212,24 @@ int tpt_ref_request(const char *url, const char *verb, const char *const *header
         list = curl_slist_append(list, line);
         free(line);
     }
-    if (post && post_len) {
+    curl_mime *mime = NULL;
+    if (post && nparts) {
+        mime = curl_mime_init(easy);
+        if (!mime)
+            return -1;
+        for (size_t i = 0; i < nparts; i++) {
+            curl_mimepart *part = curl_mime_addpart(mime);
+            if (!part)
+                return -1;
+            curl_mime_data(part, parts[i].value, parts[i].value_len);
+            curl_mime_name(part, parts[i].name);
+            if (parts[i].filename)
+                curl_mime_filename(part, parts[i].filename);
+            if (parts[i].type)
+                curl_mime_type(part, parts[i].type);
+        }
+        curl_easy_setopt(easy, CURLOPT_MIMEPOST, mime);
+    } else if (post && post_len) {
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, post_data);
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)post_len);
     } else if (post) {
@@ -268,6 +295,7 @@ int tpt_ref_request(const char *url, const char *verb, const char *const *header
     curl_multi_remove_handle(multi, easy);
     curl_easy_cleanup(easy);
     curl_slist_free_all(list);
+    curl_mime_free(mime);
     curl_multi_cleanup(multi);
     return 0;
 }

@@ -64,6 +64,17 @@ pub struct Request {
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// `http.post` with this string (else `http.get`).
     pub post: Option<Vec<u8>>,
+    /// `http.post` with this form (a table of `{name, value, filename, type}` items).
+    pub form: Option<Vec<FormPart>>,
+}
+
+/// One item of a form post.
+#[derive(Clone, Debug, Default)]
+pub struct FormPart {
+    pub name: Vec<u8>,
+    pub value: Vec<u8>,
+    pub filename: Option<Vec<u8>>,
+    pub content_type: Option<Vec<u8>>,
 }
 
 /// A request and the replies of server A (and B) to the requests they receive, in order.
@@ -306,19 +317,52 @@ fn with_servers(case: &Case, client: impl FnOnce(&Request) -> Observed) -> Obser
     let mut seen = client(&request);
     seen.requests = a.heads();
     seen.requests.extend(b.heads());
-    // Ports differ from run to run: name them.
+    // Ports and multipart boundaries differ from run to run: name them.
     for head in &mut seen.requests {
         *head = fill_back(head, &a_url, &b_url);
+        *head = name_boundary(head);
     }
     seen
 }
 
+/// A multipart request with its boundary (from its Content-Type) written `{BOUNDARY}`.
+fn name_boundary(request: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(request);
+    let Some(at) = text.find("boundary=") else {
+        return request.to_vec();
+    };
+    let boundary: String = text[at + 9..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != ';')
+        .collect();
+    if boundary.is_empty() {
+        return request.to_vec();
+    }
+    // Replace on the bytes: a body may not be UTF-8.
+    replace(request, boundary.as_bytes(), b"{BOUNDARY}")
+}
+
 /// The inverse of [`fill`] for host:port spellings, so heads from two runs compare.
 fn fill_back(bytes: &[u8], a: &str, b: &str) -> Vec<u8> {
-    let text = String::from_utf8_lossy(bytes);
-    let a_host = a.trim_start_matches("http://");
-    let b_host = b.trim_start_matches("http://");
-    text.replace(a_host, "{A}").replace(b_host, "{B}").into_bytes()
+    let a_host = a.trim_start_matches("http://").as_bytes();
+    let b_host = b.trim_start_matches("http://").as_bytes();
+    replace(&replace(bytes, a_host, b"{A}"), b_host, b"{B}")
+}
+
+/// `bytes` with every `from` written `to`.
+fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if !from.is_empty() && bytes[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Run `case` through TPT's libcurl.
@@ -362,6 +406,22 @@ impl Ours {
         g.set("URL", s(&req.url)).expect("set");
         g.set("VERB", req.verb.as_deref().map(s)).expect("set");
         g.set("POST", req.post.as_deref().map(s)).expect("set");
+        if let Some(form) = &req.form {
+            let items = lua.create_table().expect("table");
+            for (i, p) in form.iter().enumerate() {
+                let item = lua.create_table().expect("item");
+                item.raw_set(1, s(&p.name)).expect("set");
+                item.raw_set(2, s(&p.value)).expect("set");
+                if let Some(f) = &p.filename {
+                    item.raw_set(3, s(f)).expect("set");
+                }
+                if let Some(t) = &p.content_type {
+                    item.raw_set(4, s(t)).expect("set");
+                }
+                items.raw_set(i + 1, item).expect("set");
+            }
+            g.set("POST", items).expect("set");
+        }
         let headers = lua.create_table().expect("table");
         for (i, (n, v)) in req.headers.iter().enumerate() {
             let pair = lua.create_sequence_from([s(n), s(v)]).expect("pair");

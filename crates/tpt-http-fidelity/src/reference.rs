@@ -23,6 +23,16 @@ struct RefResult {
     error: [c_char; 256],
 }
 
+/// `struct tpt_form_part` of the C side.
+#[repr(C)]
+struct FormPart {
+    name: *const c_char,
+    value: *const c_char,
+    value_len: usize,
+    filename: *const c_char,
+    kind: *const c_char,
+}
+
 unsafe extern "C" {
     fn tpt_ref_request(
         url: *const c_char,
@@ -32,6 +42,8 @@ unsafe extern "C" {
         post: c_int,
         post_data: *const c_char,
         post_len: usize,
+        parts: *const FormPart,
+        nparts: usize,
         user_agent: *const c_char,
         res: *mut RefResult,
     ) -> c_int;
@@ -65,6 +77,21 @@ pub(crate) fn fetch(req: &Request, user_agent: &str) -> Observed {
     let ptrs: Vec<*const c_char> = pairs.iter().map(|s| s.as_ptr()).collect();
     let agent = c(user_agent.as_bytes());
     let post = req.post.as_deref().unwrap_or_default();
+    let form = req.form.as_deref().unwrap_or_default();
+    let names: Vec<CString> = form.iter().map(|p| c(&p.name)).collect();
+    let files: Vec<Option<CString>> = form.iter().map(|p| p.filename.as_deref().map(c)).collect();
+    let kinds: Vec<Option<CString>> = form.iter().map(|p| p.content_type.as_deref().map(c)).collect();
+    let parts: Vec<FormPart> = form
+        .iter()
+        .enumerate()
+        .map(|(i, p)| FormPart {
+            name: names[i].as_ptr(),
+            value: p.value.as_ptr().cast(),
+            value_len: p.value.len(),
+            filename: files[i].as_ref().map_or(std::ptr::null(), |f| f.as_ptr()),
+            kind: kinds[i].as_ref().map_or(std::ptr::null(), |k| k.as_ptr()),
+        })
+        .collect();
     let mut res = RefResult {
         status: 0,
         body: Buf {
@@ -82,9 +109,10 @@ pub(crate) fn fetch(req: &Request, user_agent: &str) -> Observed {
         curl_code: 0,
         error: [0; 256],
     };
-    // SAFETY: every pointer passed is valid for the call: the C strings and the pointer array
-    // live until the end of this function, `post` is `post.len()` readable bytes (libcurl copies
-    // nothing but reads it during the call, which returns only when the transfer is over), and
+    // SAFETY: every pointer passed is valid for the call: the C strings, the pointer array and
+    // the form parts (pointing into `names`, `files`, `kinds` and the request's values) live
+    // until the end of this function, `post` is `post.len()` readable bytes (libcurl reads it
+    // during the call, which returns only when the transfer is over), and
     // `res` is a live, writable RefResult laid out as the C struct (repr(C), same field types).
     let rc = unsafe {
         tpt_ref_request(
@@ -92,9 +120,11 @@ pub(crate) fn fetch(req: &Request, user_agent: &str) -> Observed {
             verb.as_ref().map_or(std::ptr::null(), |v| v.as_ptr()),
             ptrs.as_ptr(),
             req.headers.len(),
-            c_int::from(req.post.is_some()),
+            c_int::from(req.post.is_some() || req.form.is_some()),
             post.as_ptr().cast(),
             post.len(),
+            parts.as_ptr(),
+            parts.len(),
             agent.as_ptr(),
             &mut res,
         )

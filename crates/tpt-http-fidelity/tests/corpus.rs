@@ -2,7 +2,7 @@
 //! status, body, header list, progress and the requests the server saw. Any difference not on
 //! the allow-list (`tpt_http_fidelity::allow_list`) fails.
 
-use tpt_http_fidelity::{Case, Ours, Reply, Request, allow_list, compare_all, libcurl_version};
+use tpt_http_fidelity::{Case, FormPart, Ours, Reply, Request, allow_list, compare_all, libcurl_version};
 
 fn ok(extra: &str, body: &str) -> String {
     format!(
@@ -496,6 +496,53 @@ pub fn corpus() -> Vec<Case> {
         vec![Reply::close(ok("", "ok"))],
         vec![],
     ));
+    // Form posts (curl_mime in TPT), boundaries named on both sides.
+    let part = |name: &str, value: &[u8], filename: Option<&str>, kind: Option<&str>| FormPart {
+        name: name.as_bytes().to_vec(),
+        value: value.to_vec(),
+        filename: filename.map(|f| f.as_bytes().to_vec()),
+        content_type: kind.map(|k| k.as_bytes().to_vec()),
+    };
+    for (name, form) in [
+        ("form/one", vec![part("a", b"1", None, None)]),
+        (
+            "form/several",
+            vec![
+                part("a", b"1", None, None),
+                part("b", b"two words", None, None),
+                part("a", b"", None, None),
+            ],
+        ),
+        (
+            "form/file",
+            vec![part("f", b"\x00\x01binary\xff", Some("data.bin"), None)],
+        ),
+        ("form/file-txt", vec![part("f", b"text", Some("notes.txt"), None)]),
+        ("form/file-png", vec![part("f", b"png", Some("a.png"), None)]),
+        (
+            "form/file-typed",
+            vec![part("f", b"x", Some("a.bin"), Some("image/gif"))],
+        ),
+        (
+            "form/typed-no-file",
+            vec![part("f", b"x", None, Some("text/plain"))],
+        ),
+        (
+            "form/quotes",
+            vec![part("we\"ird\\name", b"v", Some("fi\"le\\.txt"), None)],
+        ),
+        ("form/empty", vec![]),
+    ] {
+        cases.push(request(
+            name,
+            Request {
+                form: Some(form),
+                ..url("{A}/form")
+            },
+            vec![Reply::close(ok("", "ok"))],
+            vec![],
+        ));
+    }
     // Over 1 MiB libcurl adds `Expect: 100-continue` (and waits up to 1 s for the answer).
     cases.push(request(
         "post/over-1-mib",

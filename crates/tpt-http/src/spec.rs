@@ -215,13 +215,13 @@ pub fn trim(bytes: &[u8]) -> &[u8] {
 }
 
 /// The Content-Type libcurl guesses for a file part from its name's extension.
-pub fn guess_content_type(filename: &[u8]) -> &'static str {
+pub fn guess_content_type(filename: &[u8]) -> Option<&'static str> {
     let lower = filename.to_ascii_lowercase();
     let ext = lower
         .rsplit(|&b| b == b'.')
         .next()
         .filter(|_| lower.contains(&b'.'));
-    match ext {
+    Some(match ext {
         Some(b"gif") => "image/gif",
         Some(b"jpg") | Some(b"jpeg") => "image/jpeg",
         Some(b"png") => "image/png",
@@ -230,8 +230,9 @@ pub fn guess_content_type(filename: &[u8]) -> &'static str {
         Some(b"htm") | Some(b"html") => "text/html",
         Some(b"pdf") => "application/pdf",
         Some(b"xml") => "application/xml",
-        _ => "application/octet-stream",
-    }
+        // libcurl gives a data part (TPT's form items) no type for other names.
+        _ => return None,
+    })
 }
 
 /// A fresh multipart boundary in libcurl's shape: 24 dashes then 22 random alphanumerics.
@@ -293,7 +294,7 @@ pub fn encode_multipart(items: &[FormItem], boundary: &str) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
         let content_type = match (&item.content_type, &item.filename) {
             (Some(t), _) => Some(t.as_slice()),
-            (None, Some(f)) => Some(guess_content_type(f).as_bytes()),
+            (None, Some(f)) => guess_content_type(f).map(str::as_bytes),
             (None, None) => None,
         };
         if let Some(t) = content_type {
@@ -447,7 +448,7 @@ mod tests {
         let body = encode_multipart(&items, "B");
         let expected: &[u8] = b"--B\r\nContent-Disposition: form-data; name=\"plain\"\r\n\r\nv\r\n\
 --B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.PNG\"\r\nContent-Type: image/png\r\n\r\n\0\xff\r\n\
---B\r\nContent-Disposition: form-data; name=\"g\"; filename=\"data\"\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n\
+--B\r\nContent-Disposition: form-data; name=\"g\"; filename=\"data\"\r\n\r\nx\r\n\
 --B\r\nContent-Disposition: form-data; name=\"q%22\"\r\nContent-Type: text/x\r\n\r\ny\r\n--B--\r\n";
         assert_eq!(body, expected);
     }
@@ -463,9 +464,9 @@ mod tests {
 
     #[test]
     fn content_type_guesses() {
-        assert_eq!(guess_content_type(b"x.jpeg"), "image/jpeg");
-        assert_eq!(guess_content_type(b"x.txt"), "text/plain");
-        assert_eq!(guess_content_type(b"txt"), "application/octet-stream");
-        assert_eq!(guess_content_type(b"x.bin"), "application/octet-stream");
+        assert_eq!(guess_content_type(b"x.jpeg"), Some("image/jpeg"));
+        assert_eq!(guess_content_type(b"x.txt"), Some("text/plain"));
+        assert_eq!(guess_content_type(b"txt"), None);
+        assert_eq!(guess_content_type(b"x.bin"), None);
     }
 }

@@ -611,6 +611,33 @@ pub fn corpus() -> Vec<Case> {
         vec![Reply::keep(redirect(302, "/next")), Reply::close(ok("", "done"))],
         vec![],
     ));
+    for (verb, code) in [
+        ("PUT", 301),
+        ("PUT", 303),
+        ("PUT", 307),
+        ("DELETE", 303),
+        ("POST", 303),
+        ("GET", 303),
+    ] {
+        cases.push(request(
+            &format!("verb/{verb}-post-redirect-{code}"),
+            Request {
+                verb: Some(verb.as_bytes().to_vec()),
+                ..post("x=1")
+            },
+            vec![Reply::keep(redirect(code, "/next")), Reply::close(ok("", "done"))],
+            vec![],
+        ));
+        cases.push(request(
+            &format!("verb/{verb}-get-redirect-{code}"),
+            Request {
+                verb: Some(verb.as_bytes().to_vec()),
+                ..url("{A}/g")
+            },
+            vec![Reply::keep(redirect(code, "/next")), Reply::close(ok("", "done"))],
+            vec![],
+        ));
+    }
     // Caller headers.
     for (name, headers) in [
         ("request/extra", h(&[("X-A", "1"), ("X-B", "2")])),

@@ -56,7 +56,7 @@ fn reference(items: &[FormItem]) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
         let ct: Option<Vec<u8>> = match (&item.content_type, &item.filename) {
             (Some(t), _) => Some(t.clone()),
-            (None, Some(f)) => Some(guess_content_type(f).as_bytes().to_vec()),
+            (None, Some(f)) => guess_content_type(f).map(|t| t.as_bytes().to_vec()),
             (None, None) => None,
         };
         if let Some(t) = ct {

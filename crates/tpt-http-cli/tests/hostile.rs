@@ -663,15 +663,35 @@ fn one_mib_of_headers() {
         &got,
         600,
         b"",
-        Some("malformed response: head longer than 262144 bytes"),
+        Some("malformed response: head longer than 300 KiB"),
         PROMPT,
     );
 }
 
-/// Heads of 2,000 and 5,000 small header lines.
+/// One header line over libcurl's 100 KiB line limit fails; one under it is read.
+#[test]
+fn header_line_over_100_kib() {
+    let head = |n: usize| {
+        let mut head = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+        head.extend_from_slice(&vec![b'a'; n]);
+        head.extend_from_slice(b"\r\nContent-Length: 2\r\n\r\nok");
+        head
+    };
+    let got = canned(&head(90 * 1024));
+    expect(&got, 200, b"ok", None, PROMPT);
+    let got = canned(&head(100 * 1024));
+    expect(
+        &got,
+        600,
+        b"",
+        Some("malformed response: header line longer than 100 KiB"),
+        PROMPT,
+    );
+}
+
+/// Heads of 2,000 and 5,000 small header lines: libcurl has no count limit, only the size one.
 #[test]
 fn too_many_headers() {
-    // Any number a head of bounded size can hold is read (libcurl has no count limit)...
     let head = |n: usize| {
         let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
         for i in 0..n {
@@ -680,24 +700,16 @@ fn too_many_headers() {
         head.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
         head
     };
-    let server = scripted(vec![Step::Send(head(2000))]);
-    let got = fetch(policy(), &url(&server));
-    expect(&got, 200, b"ok", None, PROMPT);
-    assert_eq!(got.headers.len(), 2001);
-    assert_eq!(got.headers[1999], (b"x-h1999".to_vec(), b"1999".to_vec()));
-    // ...up to 4,096 headers.
-    let server = scripted(vec![Step::Send(head(5000))]);
-    let got = fetch(policy(), &url(&server));
-    expect(
-        &got,
-        600,
-        b"",
-        Some("malformed response: too many headers"),
-        PROMPT,
-    );
+    for n in [2000, 5000] {
+        let server = scripted(vec![Step::Send(head(n))]);
+        let got = fetch(policy(), &url(&server));
+        expect(&got, 200, b"ok", None, PROMPT);
+        assert_eq!(got.headers.len(), n + 1);
+        assert_eq!(got.headers[1999], (b"x-h1999".to_vec(), b"1999".to_vec()));
+    }
 }
 
-/// Header lines (4 KiB at a time) that never end, quickly: the head buffer's limit ends it.
+/// Header lines (4 KiB at a time) that never end, quickly: the head limit ends it.
 #[test]
 fn headers_that_never_end_quickly() {
     let server = scripted(vec![
@@ -713,7 +725,7 @@ fn headers_that_never_end_quickly() {
         &got,
         600,
         b"",
-        Some("malformed response: too many headers"),
+        Some("malformed response: head longer than 300 KiB"),
         PROMPT,
     );
 }
@@ -768,44 +780,58 @@ fn head_dripped_under_the_idle_timeout_completes() {
     expect(&got, 200, b"ok", None, ms(1050) + SLACK);
 }
 
-/// Bare LF line endings (no CR) are tolerated.
+/// Bare LF line endings (no CR) fail: TPT's header callback refuses a line not ending in CRLF,
+/// and libcurl then fails the transfer.
 #[test]
 fn bare_lf_line_endings() {
     let got = canned(b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok");
-    expect(&got, 200, b"ok", None, PROMPT);
-}
-
-/// Spec section 2: lines without `:` are dropped (libcurl passes them on, TPT skips them).
-#[test]
-fn header_line_without_a_colon() {
-    let got = canned(b"HTTP/1.1 200 OK\r\nGarbage line\r\nContent-Length: 2\r\nX-A: 1\r\nmore\r\n\r\nok");
-    expect(&got, 200, b"ok", None, PROMPT);
-    let x_a = (b"x-a".to_vec(), b"1".to_vec());
-    assert_eq!(got.headers, [(b"content-length".to_vec(), b"2".to_vec()), x_a]);
-}
-
-/// `Content-Length : 2` (space before the colon) is a smuggling vector: refused, not read as
-/// some other header.
-#[test]
-fn space_before_the_colon() {
-    let got = canned(b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok");
     expect(
         &got,
         600,
         b"",
-        Some("malformed response: invalid header name"),
+        Some("malformed response: a head line not ending in CRLF (TPT refuses it)"),
         PROMPT,
     );
 }
 
-/// Obsolete line folding (a header continued on a line starting with a space) is unfolded into
-/// one space, as libcurl does.
+/// A line without `:` fails the transfer at once, as in libcurl (which refuses it before TPT's
+/// callback could skip it).
+#[test]
+fn header_line_without_a_colon() {
+    let got = canned(b"HTTP/1.1 200 OK\r\nGarbage line\r\nContent-Length: 2\r\n\r\nok");
+    expect(
+        &got,
+        600,
+        b"",
+        Some("malformed response: header line without a colon"),
+        PROMPT,
+    );
+}
+
+/// `Content-Length : 2` (space before the colon) is listed as the header `content-length ` (as
+/// libcurl and TPT's callback do) and is no Content-Length: the body runs to the close, and the
+/// connection is not reused, so nothing can be smuggled behind it.
+#[test]
+fn space_before_the_colon() {
+    let got = canned(b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok");
+    expect(&got, 200, b"ok", None, PROMPT);
+    assert_eq!(got.headers, [(b"content-length ".to_vec(), b"2".to_vec())]);
+}
+
+/// Obsolete line folding: TPT's callback sees each line on its own, so a continuation line is
+/// listed as its own header when it has a colon, and skipped when not.
 #[test]
 fn obsolete_line_folding() {
-    let got = canned(b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n\t c\r\nContent-Length: 2\r\n\r\nok");
+    let got = canned(b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n\tc: d\r\nContent-Length: 2\r\n\r\nok");
     expect(&got, 200, b"ok", None, PROMPT);
-    let x_a = (b"x-a".to_vec(), b"a b c".to_vec());
-    assert_eq!(got.headers, [x_a, (b"content-length".to_vec(), b"2".to_vec())]);
+    assert_eq!(
+        got.headers,
+        [
+            (b"x-a".to_vec(), b"a".to_vec()),
+            (b"\tc".to_vec(), b"d".to_vec()),
+            (b"content-length".to_vec(), b"2".to_vec())
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1136,9 +1162,9 @@ fn credentials_do_not_follow_a_redirect_to_another_origin_whatever_their_spellin
         Vec::<&String>::new(),
         "credentials reached the other origin"
     );
-    // TPT sends the line "X-Kept: in-the-name: ", read as the value "in-the-name:".
+    // TPT sends the line "X-Kept: in-the-name: ", as it is (libcurl keeps the trailing blank).
     assert!(
-        forwarded.contains(&"x-kept: in-the-name:".to_string()),
+        forwarded.contains(&"x-kept: in-the-name: ".to_string()),
         "{forwarded:?}"
     );
     assert!(
@@ -1660,44 +1686,63 @@ fn status_600_or_more_from_the_server() {
     }
 }
 
+/// libcurl refuses a status line it cannot read after `HTTP/1.x` as it refuses HTTP/0.9 (601).
 #[test]
 fn status_of_four_digits() {
     let server = scripted(vec![send(b"HTTP/1.1 1000 Odd\r\nContent-Length: 0\r\n\r\n")]);
     let got = fetch(policy(), &url(&server));
     expect(
         &got,
-        600,
+        601,
         b"",
-        Some("malformed response: invalid response status"),
+        Some("malformed response: unsupported HTTP/1 version in the status line"),
         PROMPT,
     );
 }
 
-/// A status under 100 (three digits, so a parser may take it) is no HTTP status (found by the
-/// `h1_response` fuzz target).
+/// `HTTP/1.1  200` (two spaces) is 601 in libcurl; `http/1.1 404` (lower case) and
+/// `HTTP/2.0 404` are read as 200 by libcurl's alias rule.
+#[test]
+fn status_line_spellings() {
+    let got = canned(b"HTTP/1.1  200 OK\r\nContent-Length: 2\r\n\r\nok");
+    expect(
+        &got,
+        601,
+        b"",
+        Some("malformed response: unsupported HTTP/1 version in the status line"),
+        PROMPT,
+    );
+    for line in [&b"http/1.1 404 Not Found"[..], b"HTTP/2.0 404 Not Found"] {
+        let got = canned(&[line, b"\r\nContent-Length: 2\r\n\r\nok"].concat());
+        expect(&got, 200, b"ok", None, PROMPT);
+    }
+}
+
+/// A status under 100 (three digits, so a parser may take it) is no HTTP status: libcurl refuses
+/// it (601).
 #[test]
 fn status_under_100() {
     let server = scripted(vec![send(b"HTTP/1.1 002 OK\r\nContent-Length: 0\r\n\r\n")]);
     let got = fetch(policy(), &url(&server));
     expect(
         &got,
-        600,
+        601,
         b"",
-        Some("malformed response: invalid response status"),
+        Some("malformed response: status code under 100"),
         PROMPT,
     );
 }
 
-/// A 101 nobody asked for is taken as the final response, without a body (what follows it is
-/// not read), as libcurl does; the held connection does not make it hang.
+/// A 101 nobody asked for is taken as the final response, and what follows it is its body,
+/// framed as any other (here until the close), as libcurl reads it.
 #[test]
 fn unsolicited_101_switching_protocols() {
     let server = scripted(vec![
         send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nframes"),
-        Step::Hold,
+        Step::Close,
     ]);
     let got = fetch(policy(), &url(&server));
-    expect(&got, 101, b"", None, PROMPT);
+    expect(&got, 101, b"frames", None, PROMPT);
     assert_eq!(
         got.headers,
         headers(&[("upgrade", b"websocket"), ("connection", b"Upgrade")])
@@ -1714,7 +1759,7 @@ fn nul_in_a_header_value() {
         &got,
         600,
         b"",
-        Some("malformed response: invalid header value"),
+        Some("malformed response: NUL byte in the head"),
         PROMPT,
     );
 }
@@ -1730,16 +1775,12 @@ fn high_bytes_in_a_header_value() {
     );
 }
 
+/// Control bytes in a value are passed on, as libcurl does.
 #[test]
 fn control_byte_in_a_header_value() {
-    let got = canned(b"HTTP/1.1 200 OK\r\nX-Bad: a\x7fb\r\nContent-Length: 2\r\n\r\nok");
-    expect(
-        &got,
-        600,
-        b"",
-        Some("malformed response: invalid header value"),
-        PROMPT,
-    );
+    let got = canned(b"HTTP/1.1 200 OK\r\nX-Bad: a\x7fb\x01c\r\nContent-Length: 2\r\n\r\nok");
+    expect(&got, 200, b"ok", None, PROMPT);
+    assert_eq!(got.headers[0], (b"x-bad".to_vec(), b"a\x7fb\x01c".to_vec()));
 }
 
 #[test]
@@ -1754,16 +1795,12 @@ fn content_length_not_a_number() {
     );
 }
 
+/// Two different lengths: libcurl takes the last. The connection is not reused afterwards (a
+/// smuggled response could hide behind the other reading).
 #[test]
 fn two_different_content_lengths() {
     let got = canned(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nhello");
-    expect(
-        &got,
-        600,
-        b"",
-        Some("malformed response: conflicting content-length"),
-        PROMPT,
-    );
+    expect(&got, 200, b"hello", None, PROMPT);
 }
 
 /// Both framings: Transfer-Encoding wins (RFC 9112 section 6.3), the body is the chunked one.
@@ -1775,16 +1812,12 @@ fn content_length_and_chunked_together() {
     expect(&got, 200, b"hello", None, PROMPT);
 }
 
+/// A length beyond what libcurl's number holds is read as unknown (libcurl: the body runs to the
+/// close, and the connection is not reused).
 #[test]
 fn content_length_beyond_u64() {
     let got = canned(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\nok");
-    expect(
-        &got,
-        600,
-        b"",
-        Some("malformed response: invalid content-length"),
-        PROMPT,
-    );
+    expect(&got, 200, b"ok", None, PROMPT);
 }
 
 #[test]

@@ -22,6 +22,7 @@ mod auth;
 mod body;
 mod ca;
 mod proxy;
+pub mod random;
 mod raw;
 mod routes;
 mod runtime;

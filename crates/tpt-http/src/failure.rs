@@ -65,6 +65,9 @@ impl FailureKind {
 pub struct Failure {
     kind: FailureKind,
     reason: String,
+    /// The response headers TPT's callback had listed when the transfer failed (a head cut or
+    /// refused part way), handed on to the script with the failure.
+    headers: Option<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl Failure {
@@ -73,6 +76,7 @@ impl Failure {
         Failure {
             kind,
             reason: reason.into(),
+            headers: None,
         }
     }
 
@@ -89,6 +93,17 @@ impl Failure {
     /// The human-readable reason.
     pub fn reason(&self) -> &str {
         &self.reason
+    }
+
+    /// The same failure, carrying the headers listed before it.
+    pub(crate) fn with_headers(mut self, headers: Vec<(Vec<u8>, Vec<u8>)>) -> Failure {
+        self.headers = Some(headers);
+        self
+    }
+
+    /// The headers listed before the failure (moved out), if it carries them.
+    pub(crate) fn take_headers(&mut self) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.headers.take()
     }
 }
 

@@ -153,7 +153,7 @@ pub fn has_line_break(bytes: &[u8]) -> bool {
 /// # Example
 /// ```
 /// use tpt_http::spec::wire_header;
-/// assert_eq!(wire_header(b"Authorization: Bearer x", b""), (b"Authorization".to_vec(), b"Bearer x:".to_vec()));
+/// assert_eq!(wire_header(b"Authorization: Bearer x", b""), (b"Authorization".to_vec(), b"Bearer x: ".to_vec()));
 /// assert_eq!(wire_header(b"Authorization:Bearer", b"x"), (b"Authorization".to_vec(), b"Bearer: x".to_vec()));
 /// ```
 pub fn wire_header(name: &[u8], value: &[u8]) -> (Vec<u8>, Vec<u8>) {
@@ -163,7 +163,14 @@ pub fn wire_header(name: &[u8], value: &[u8]) -> (Vec<u8>, Vec<u8>) {
     line.extend_from_slice(value);
     let colon = line.iter().position(|&b| b == b':').unwrap_or(line.len());
     let n = line[..colon].to_vec();
-    let v = trim(&line[(colon + 1).min(line.len())..]).to_vec();
+    let rest = &line[(colon + 1).min(line.len())..];
+    // libcurl sends the line as it is: the value keeps its bytes after the `: ` (trailing blanks
+    // included); only whether anything but blanks follows the colon is judged.
+    let v = if trim(rest).is_empty() {
+        Vec::new()
+    } else {
+        rest.strip_prefix(b" ").unwrap_or(rest).to_vec()
+    };
     (n, v)
 }
 
@@ -202,45 +209,73 @@ pub fn cross_origin_headers(caller: &[(Vec<u8>, Vec<u8>)]) -> HeaderList {
 /// Merge caller headers into the client's defaults, following libcurl's CURLOPT_HTTPHEADER rules
 /// as TPT uses them: each caller header is the line `name: value`, split at its first `:`; a
 /// caller header named like a default replaces it, and one whose value is empty (or blank)
-/// removes it; other empty ones are not sent. Caller order and duplicates are kept.
-/// `Content-Length` and `Transfer-Encoding` stay the client's own.
+/// removes it; other empty ones are not sent. `Content-Length` and `Transfer-Encoding` stay the
+/// client's own.
+///
+/// The order is libcurl's: `Host` first (the caller's, if it replaces it), then the other
+/// defaults not replaced, then the caller's headers in the caller's order (replacements
+/// included, duplicates kept), then the body's `Content-Length`, `Content-Type` and `Expect`
+/// defaults (libcurl adds these after the custom headers).
 pub fn merge_headers(defaults: &[(&str, Vec<u8>)], caller: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = defaults
-        .iter()
-        .map(|(n, v)| (n.as_bytes().to_vec(), v.clone()))
-        .collect();
-    let mut replaced = vec![false; out.len()];
-    let mut removed = vec![false; out.len()];
-    let mut extra = Vec::new();
+    let trailing = |name: &str| {
+        ["content-length", "content-type", "expect"]
+            .iter()
+            .any(|t| name.eq_ignore_ascii_case(t))
+    };
+    let mut replaced = vec![false; defaults.len()];
+    let mut removed = vec![false; defaults.len()];
+    let mut host: Option<(Vec<u8>, Vec<u8>)> = None;
+    let mut given = Vec::new();
     for (name, value) in caller {
         let (n, v) = wire_header(name, value);
         if n.eq_ignore_ascii_case(b"content-length") || n.eq_ignore_ascii_case(b"transfer-encoding") {
             continue;
         }
-        if let Some(i) = out.iter().position(|(dn, _)| dn.eq_ignore_ascii_case(&n))
-            && i < defaults.len()
+        if let Some(i) = defaults
+            .iter()
+            .position(|(dn, _)| dn.as_bytes().eq_ignore_ascii_case(&n))
         {
             if v.is_empty() {
                 removed[i] = true;
-            } else if !replaced[i] {
-                replaced[i] = true;
-                out[i] = (n, v);
-            } else {
-                extra.push((n, v));
+                continue;
             }
+            let first = !replaced[i];
+            replaced[i] = true;
+            if first && defaults[i].0.eq_ignore_ascii_case("host") {
+                host = Some((n, v));
+                continue;
+            }
+            given.push((n, v));
             continue;
         }
         if !v.is_empty() {
-            extra.push((n, v));
+            given.push((n, v));
         }
     }
-    let mut merged: Vec<_> = out
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !removed[*i])
-        .map(|(_, h)| h)
-        .collect();
-    merged.extend(extra);
+    let kept = |i: usize| !removed[i] && !replaced[i];
+    let mut merged = Vec::with_capacity(defaults.len() + given.len());
+    for (i, (name, value)) in defaults.iter().enumerate() {
+        if name.eq_ignore_ascii_case("host") {
+            if removed[i] {
+                continue;
+            }
+            merged.push(
+                host.take()
+                    .unwrap_or_else(|| (name.as_bytes().to_vec(), value.clone())),
+            );
+        }
+    }
+    for (i, (name, value)) in defaults.iter().enumerate() {
+        if !name.eq_ignore_ascii_case("host") && !trailing(name) && kept(i) {
+            merged.push((name.as_bytes().to_vec(), value.clone()));
+        }
+    }
+    merged.extend(given);
+    for (i, (name, value)) in defaults.iter().enumerate() {
+        if trailing(name) && kept(i) {
+            merged.push((name.as_bytes().to_vec(), value.clone()));
+        }
+    }
     merged
 }
 
@@ -253,13 +288,13 @@ pub fn trim(bytes: &[u8]) -> &[u8] {
 }
 
 /// The Content-Type libcurl guesses for a file part from its name's extension.
-pub fn guess_content_type(filename: &[u8]) -> &'static str {
+pub fn guess_content_type(filename: &[u8]) -> Option<&'static str> {
     let lower = filename.to_ascii_lowercase();
     let ext = lower
         .rsplit(|&b| b == b'.')
         .next()
         .filter(|_| lower.contains(&b'.'));
-    match ext {
+    Some(match ext {
         Some(b"gif") => "image/gif",
         Some(b"jpg") | Some(b"jpeg") => "image/jpeg",
         Some(b"png") => "image/png",
@@ -268,8 +303,9 @@ pub fn guess_content_type(filename: &[u8]) -> &'static str {
         Some(b"htm") | Some(b"html") => "text/html",
         Some(b"pdf") => "application/pdf",
         Some(b"xml") => "application/xml",
-        _ => "application/octet-stream",
-    }
+        // libcurl gives a data part (TPT's form items) no type for other names.
+        _ => return None,
+    })
 }
 
 /// The length of a [`new_boundary`].
@@ -324,7 +360,7 @@ fn multipart_len(items: &[FormItem], boundary: usize) -> u64 {
             n += 2;
             let content_type = match (&item.content_type, &item.filename) {
                 (Some(t), _) => Some(t.iter().filter(|&&b| b != b'\r' && b != b'\n').count() as u64),
-                (None, Some(f)) => Some(len(guess_content_type(f).as_bytes())),
+                (None, Some(f)) => guess_content_type(f).map(|t| len(t.as_bytes())),
                 (None, None) => None,
             };
             if let Some(t) = content_type {
@@ -364,7 +400,7 @@ pub fn encode_multipart(items: &[FormItem], boundary: &str) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
         let content_type = match (&item.content_type, &item.filename) {
             (Some(t), _) => Some(t.as_slice()),
-            (None, Some(f)) => Some(guess_content_type(f).as_bytes()),
+            (None, Some(f)) => guess_content_type(f).map(str::as_bytes),
             (None, None) => None,
         };
         if let Some(t) = content_type {
@@ -440,12 +476,44 @@ mod tests {
             merged,
             h(&[("Host", "h"), ("user-agent", "mine"), ("X-A", "1"), ("X-A", "2")])
         );
+        // libcurl's order: Host, the defaults left, the caller's in order, then the body's.
+        let defaults = [
+            ("Host", b"h".to_vec()),
+            ("User-Agent", b"ua".to_vec()),
+            ("Accept", b"*/*".to_vec()),
+            ("Content-Length", b"3".to_vec()),
+            ("Content-Type", b"t".to_vec()),
+        ];
+        let merged = merge_headers(
+            &defaults,
+            &h(&[
+                ("X-First", "1"),
+                ("Accept", "text/plain"),
+                ("host", "other"),
+                ("Host", "again"),
+            ]),
+        );
+        assert_eq!(
+            merged,
+            h(&[
+                ("host", "other"),
+                ("User-Agent", "ua"),
+                ("X-First", "1"),
+                ("Accept", "text/plain"),
+                ("Host", "again"),
+                ("Content-Length", "3"),
+                ("Content-Type", "t"),
+            ])
+        );
     }
 
     #[test]
     fn header_line_splits_at_first_colon() {
         let merged = merge_headers(&[], &h(&[("A:B", " c ")]));
-        assert_eq!(merged, h(&[("A", "B:  c")]));
+        assert_eq!(merged, h(&[("A", "B:  c ")]));
+        // The line goes out as libcurl sends it: trailing blanks kept.
+        let merged = merge_headers(&[], &h(&[("X-A: 1", ""), ("X", "v \t")]));
+        assert_eq!(merged, h(&[("X-A", "1: "), ("X", "v \t")]));
     }
 
     #[test]
@@ -486,7 +554,7 @@ mod tests {
         let body = encode_multipart(&items, "B");
         let expected: &[u8] = b"--B\r\nContent-Disposition: form-data; name=\"plain\"\r\n\r\nv\r\n\
 --B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.PNG\"\r\nContent-Type: image/png\r\n\r\n\0\xff\r\n\
---B\r\nContent-Disposition: form-data; name=\"g\"; filename=\"data\"\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n\
+--B\r\nContent-Disposition: form-data; name=\"g\"; filename=\"data\"\r\n\r\nx\r\n\
 --B\r\nContent-Disposition: form-data; name=\"q%22\"\r\nContent-Type: text/x\r\n\r\ny\r\n--B--\r\n";
         assert_eq!(body, expected);
     }
@@ -588,9 +656,9 @@ mod tests {
 
     #[test]
     fn content_type_guesses() {
-        assert_eq!(guess_content_type(b"x.jpeg"), "image/jpeg");
-        assert_eq!(guess_content_type(b"x.txt"), "text/plain");
-        assert_eq!(guess_content_type(b"txt"), "application/octet-stream");
-        assert_eq!(guess_content_type(b"x.bin"), "application/octet-stream");
+        assert_eq!(guess_content_type(b"x.jpeg"), Some("image/jpeg"));
+        assert_eq!(guess_content_type(b"x.txt"), Some("text/plain"));
+        assert_eq!(guess_content_type(b"txt"), None);
+        assert_eq!(guess_content_type(b"x.bin"), None);
     }
 }

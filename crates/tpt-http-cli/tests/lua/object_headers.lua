@@ -101,10 +101,11 @@ T.test("only the final response's headers after redirects", function()
 end)
 
 T.test("a 3xx that is not followed keeps its own headers", function()
-  local url = E.HTTP .. "/redirect-to?code=304&url=" .. enc("/echo")
+  -- An empty Location is not followed (libcurl).
+  local url = E.HTTP .. "/redirect-to?code=302&url="
   local _, code, headers = T.fetch(http.get(url))
-  T.eq(code, 304, "code")
-  T.eq(T.header(headers, "location"), "/echo", "location of the final (304) response")
+  T.eq(code, 302, "code")
+  T.eq(T.header(headers, "location"), "", "location of the final (302) response")
 end)
 
 T.test("on a failure: the headers that arrived before it", function()

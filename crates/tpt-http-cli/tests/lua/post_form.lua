@@ -61,8 +61,9 @@ for _, base in ipairs({ E.HTTP, E.HTTPS }) do
       { 'name="bin"', nil, "\0\255\r\n--x\0" },
       { 'name="pic"; filename="a.png"', "image/png", "PNGDATA\0" },
       { 'name="notes"; filename="notes.txt"', "text/plain", "hello" },
-      { 'name="raw"; filename="data"', "application/octet-stream", "x" },
-      { 'name="odd"; filename="archive.unknownext"', "application/octet-stream", "y" },
+      -- libcurl gives a data part a type only for the extensions it knows
+      { 'name="raw"; filename="data"', nil, "x" },
+      { 'name="odd"; filename="archive.unknownext"', nil, "y" },
       { 'name="typed"; filename="f.png"', "text/x-custom", "z" },
       { 'name="ct"', "application/json", "w" },
       { 'name="empty"', nil, "" },
@@ -80,7 +81,7 @@ T.test("numbers count as strings in every field", function()
   T.eq(r.body, multipart(b, {
     { 'name="1"', nil, "2" },
     { 'name="half"', nil, "1.5" },
-    { 'name="f"; filename="7"', "application/octet-stream", "v" },
+    { 'name="f"; filename="7"', nil, "v" },
     { 'name="g"; filename="x.txt"', "5", "v" },
   }), "multipart body")
 end)

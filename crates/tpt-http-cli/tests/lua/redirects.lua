@@ -127,7 +127,9 @@ T.test("credentials, however spelled, do not follow a redirect to another origin
   T.eq(T.values(e, "authorization"), nil, "authorization")
   T.eq(T.values(e, "cookie"), nil, "cookie")
   T.eq(T.values(e, "x-auth-session-key"), nil, "session key")
-  T.eq(T.values(e, "x-kept"), "in-the-name:", "another header follows")
+  -- The line goes out as "X-Kept: in-the-name: " (libcurl keeps the trailing blank; this hop is
+  -- HTTP/2, where the server keeps it too).
+  T.eq(T.values(e, "x-kept"), "in-the-name: ", "another header follows")
 end)
 
 T.test("credentials, however spelled, follow a redirect on the same origin", function()

@@ -8,7 +8,9 @@
 mod activity;
 mod connect;
 mod h1;
+mod head;
 mod pool;
+mod target;
 mod trace;
 mod transfer;
 
@@ -49,6 +51,17 @@ pub mod fuzzing {
             {}
             Ok((head.status, watcher.read()))
         })
+    }
+
+    /// The URL libcurl would request after following `location` from `base` (both as a script
+    /// or a server wrote them), as the engine resolves it; or the status a refusal gives.
+    pub fn follow_location(base: &[u8], location: &[u8]) -> Result<String, u16> {
+        let base = super::target::CurlUrl::parse(base).ok_or(606u16)?;
+        let location = crate::spec::trim(location);
+        let next = base.resolve(location).map_err(|k| k.code())?;
+        // The engine then reads the origin with the `url` crate (a host it refuses is 606).
+        url::Url::parse(&next.text()).map_err(|_| 606u16)?;
+        Ok(next.text())
     }
 }
 

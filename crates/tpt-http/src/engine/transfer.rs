@@ -6,6 +6,7 @@ use super::activity::{self, Activity};
 use super::connect::{self, Origin};
 use super::h1::{self, Framing, Head};
 use super::pool::{Checkout, Conn};
+use super::target::CurlUrl;
 use crate::failure::{Failure, FailureKind};
 use crate::spec::{self, PostBody, RequestSpec};
 use crate::state::{Outcome, Reporter};
@@ -18,6 +19,9 @@ use std::sync::Arc;
 use url::{Position, Url};
 
 type Headers = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// libcurl's EXPECT_100_THRESHOLD: a larger body is sent with `Expect: 100-continue`.
+const EXPECT_100_THRESHOLD: usize = 1024 * 1024;
 
 /// Most body memory reserved up front from a Content-Length (the body may still grow past it).
 const RESERVE_LIMIT: usize = 2 << 30;
@@ -67,6 +71,9 @@ struct Payload {
     method: Method,
     /// The method is the script's own verb, kept across redirects.
     custom: bool,
+    /// The script's verb as it wrote it: libcurl's CURLOPT_CUSTOMREQUEST puts it on the request
+    /// line as it is, whether or not it is a token.
+    verb: Option<Vec<u8>>,
     body: Option<Bytes>,
     content_type: Option<Vec<u8>>,
     /// Ask for a compressed body (a per-request option) and decode it.
@@ -97,16 +104,23 @@ fn payload(spec: &mut RequestSpec) -> Result<Payload, Failure> {
         None => Ok(Payload {
             method,
             custom: false,
+            verb: None,
             body,
             content_type,
             compressed: spec.compressed,
         }),
         Some(verb) => {
-            let method = Method::from_bytes(verb)
-                .map_err(|_| Failure::new(FailureKind::Internal, "invalid method name"))?;
+            if verb.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+                // A line break would let the verb write headers of its own (request injection).
+                return Err(Failure::new(FailureKind::Internal, "invalid method name"));
+            }
+            // A verb that is no token (`G E T`) still goes out as written over HTTP/1.1, as
+            // libcurl sends it; HTTP/2 refuses it when the request is built.
+            let method = Method::from_bytes(verb).unwrap_or(Method::GET);
             Ok(Payload {
                 method,
                 custom: true,
+                verb: Some(verb.to_vec()),
                 body,
                 content_type,
                 compressed: spec.compressed,
@@ -115,8 +129,9 @@ fn payload(spec: &mut RequestSpec) -> Result<Payload, Failure> {
     }
 }
 
+/// libcurl follows a Location on any 3xx, 304 included.
 fn is_redirect(status: u16) -> bool {
-    (300..400).contains(&status) && status != 304
+    (300..400).contains(&status)
 }
 
 async fn perform(
@@ -127,6 +142,9 @@ async fn perform(
     let no_headers = |f: Failure| (f, Vec::new());
     let enforce = client.config.enforce_https;
     let mut url = spec::parse_url(&spec.url, enforce).map_err(no_headers)?;
+    // The path and query as libcurl sends them (the `url` crate's are a browser's).
+    let mut curl = CurlUrl::parse(&spec.url)
+        .ok_or_else(|| no_headers(Failure::new(FailureKind::MalformedUrl, "malformed url")))?;
     let mut payload = payload(&mut spec).map_err(no_headers)?;
     let mut caller = spec.headers;
     let mut hops = 0;
@@ -134,24 +152,60 @@ async fn perform(
         reporter.reset_progress();
         let origin = Origin::of(&url);
         crate::policy::check_host(&client.config.hosts, &origin.host, origin.port).map_err(no_headers)?;
-        let (head, reply, activity) = exchange(client, &origin, &url, &payload, &caller)
+        let (head, reply, activity) = exchange(client, &origin, &url, &curl.target(), &payload, &caller)
             .await
-            .map_err(no_headers)?;
+            .map_err(|mut f| {
+                // A head that failed part way: the headers listed before the failure. One that
+                // libcurl read to its end before TPT's callback refused the end line has its
+                // length announced (libcurl took it at the end of the head).
+                let partial = Head {
+                    status: 200,
+                    headers: f.take_headers().unwrap_or_default(),
+                    cut: false,
+                };
+                if f.reason().ends_with(super::head::END_NOT_CRLF)
+                    && let h1::Length::Known(n) = partial.length()
+                {
+                    reporter.set_total(i64::try_from(n).unwrap_or(-1));
+                }
+                (f, partial.headers)
+            })?;
         reporter.set_protocol(if matches!(reply, Reply::H2(_)) { "h2" } else { "h1" });
         let status = head.status;
-        let location = head.get("location").map(<[u8]>::to_vec);
+        // libcurl follows a Location that is not empty once trimmed.
+        let location = head
+            .get("location")
+            .filter(|l| !spec::trim(l).is_empty())
+            .map(<[u8]>::to_vec);
         if let (true, Some(location)) = (is_redirect(status), location) {
             if hops >= client.config.max_redirects {
-                return Err(no_headers(Failure::new(
-                    FailureKind::TooManyRedirects,
-                    format!("more than {} redirects", client.config.max_redirects),
-                )));
+                // As libcurl: the last hop's headers and announced length stay.
+                reporter.set_total(content_length(&head));
+                return Err((
+                    Failure::new(
+                        FailureKind::TooManyRedirects,
+                        format!("more than {} redirects", client.config.max_redirects),
+                    ),
+                    head.headers,
+                ));
             }
             hops += 1;
             drain_redirect_body(client, &origin, &head, reply).await;
-            let location = String::from_utf8_lossy(&location).into_owned();
-            let next = url.join(location.trim()).map_err(|e| {
-                no_headers(Failure::new(
+            // Resolved as libcurl resolves it; the `url` crate then reads its origin.
+            // A Location that cannot be followed fails with the hop's headers and length, as in
+            // libcurl.
+            let refused = |f: Failure| {
+                reporter.set_total(content_length(&head));
+                (f, head.headers.clone())
+            };
+            let next_curl = curl.resolve(spec::trim(&location)).map_err(|kind| {
+                refused(Failure::new(
+                    kind,
+                    "bad redirect location: refused as libcurl refuses it",
+                ))
+            })?;
+            let next = Url::parse(&next_curl.text()).map_err(|e| {
+                refused(Failure::new(
                     FailureKind::MalformedUrl,
                     format!("bad redirect location: {e}"),
                 ))
@@ -171,6 +225,7 @@ async fn perform(
                 caller = spec::cross_origin_headers(&caller);
             }
             url = next;
+            curl = next_curl;
             continue;
         }
         let total = content_length(&head);
@@ -181,6 +236,11 @@ async fn perform(
                 FailureKind::Internal,
                 format!("server answered with status {status}"),
             );
+            // libcurl reads the body (progress counts it); TPT then drops it.
+            reporter.set_total(total);
+            let mut listed = headers;
+            let _ = read_body(client, reply, total, reporter, &activity, decoder, &mut listed).await;
+            let headers = listed;
             return Ok(Outcome {
                 status,
                 body: Vec::new(),
@@ -189,10 +249,15 @@ async fn perform(
             });
         }
         reporter.set_total(total);
-        match read_body(client, reply, total, reporter, &activity, decoder).await {
+        let mut headers = headers;
+        match read_body(client, reply, total, reporter, &activity, decoder, &mut headers).await {
             Ok(Some(idle)) => client.pool.release(&origin, idle),
             Ok(None) => {}
-            Err(f) => return Err((f, headers)),
+            Err(mut f) => {
+                // A failure in the trailers carries TPT's list as it then stood.
+                let listed = f.take_headers().unwrap_or(headers);
+                return Err((f, listed));
+            }
         }
         return Ok(Outcome {
             status,
@@ -211,21 +276,29 @@ enum Reply {
     H2(Incoming),
 }
 
-/// The announced body length, -1 when unknown (as libcurl reports it: a chunked body's
-/// Content-Length does not count).
+/// The announced body length as libcurl reports it in CURLINFO_CONTENT_LENGTH_DOWNLOAD_T: -1
+/// when unknown (a chunked body's Content-Length does not count, nor one in a head cut by the
+/// close), 0 for a 204 or 304.
 fn content_length(head: &Head) -> i64 {
-    if head.get("transfer-encoding").is_some() {
+    if head.cut {
         return -1;
     }
-    head.get("content-length")
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .unwrap_or(-1)
+    if matches!(head.status, 204 | 304) {
+        return 0;
+    }
+    if head.is_chunked() {
+        return -1;
+    }
+    match head.length() {
+        h1::Length::Known(n) => i64::try_from(n).unwrap_or(-1),
+        _ => -1,
+    }
 }
 
 /// A hyper (HTTP/2) response head as TPT reports heads.
 fn head_of(resp: &Response<Incoming>) -> Head {
     Head {
+        cut: false,
         status: resp.status().as_u16(),
         headers: resp
             .headers()
@@ -244,6 +317,7 @@ async fn read_body(
     reporter: &Reporter,
     activity: &Activity,
     mut decoder: Option<Decoder>,
+    headers: &mut Headers,
 ) -> Result<Option<h1::Conn>, Failure> {
     let max = client.config.max_response_bytes;
     let idle = client.config.idle_timeout;
@@ -297,6 +371,9 @@ async fn read_body(
                         d.feed(conn.slice(range), reporter, max)?;
                     }
                 }
+            }
+            if let Some(list) = conn.take_trailer_list() {
+                *headers = list;
             }
             conn.into_idle(&framing)
         }
@@ -432,6 +509,7 @@ async fn exchange(
     client: &ClientInner,
     origin: &Origin,
     url: &Url,
+    target: &[u8],
     payload: &Payload,
     caller: &Headers,
 ) -> Result<(Head, Reply, Activity), Failure> {
@@ -477,7 +555,7 @@ async fn exchange(
         match conn {
             Conn::H1(mut conn) => {
                 let headers = request_headers(client, url, payload, caller, false)?;
-                let head = h1_head(url, payload, &headers, proxy.is_some() && !origin.https)?;
+                let head = h1_head(url, target, payload, &headers, proxy.is_some() && !origin.https)?;
                 let body = payload.body.as_deref().unwrap_or_default();
                 let activity = conn.activity.clone();
                 match activity::watch(idle, &activity, conn.send(head, body)).await? {
@@ -485,7 +563,10 @@ async fn exchange(
                     Err(_) if may_retry => continue,
                     Err(e) => return Err(internal("sending the request failed", e)),
                 }
-                let is_head = payload.method == Method::HEAD;
+                // TPT never asks libcurl for a HEAD (CURLOPT_NOBODY): a "HEAD" verb is a custom
+                // request, whose response libcurl frames by its headers like any other (a body
+                // announced and not sent is waited for, as in the game).
+                let is_head = false;
                 match activity::watch(idle, &activity, conn.read_head(is_head)).await? {
                     Ok((head, framing)) => return Ok((head, Reply::H1(conn, framing), activity)),
                     Err(h1::HeadError::Unanswered(_)) if may_retry => continue,
@@ -532,13 +613,27 @@ fn request_headers(
     if !h2 {
         defaults.push(("Host", authority.as_bytes().to_vec()));
     }
+    if let Some(basic) = userinfo_basic(url) {
+        // libcurl sends a URL's user and password as Basic credentials, after Host.
+        defaults.push(("Authorization", basic));
+    }
     defaults.push(("User-Agent", client.config.user_agent.as_bytes().to_vec()));
     defaults.push(("Accept", b"*/*".to_vec()));
     if payload.compressed {
         defaults.push(("Accept-Encoding", b"gzip, deflate".to_vec()));
     }
+    if let (false, Some(body)) = (h2, &payload.body) {
+        defaults.push(("Content-Length", body.len().to_string().into_bytes()));
+    }
     if let Some(ct) = &payload.content_type {
         defaults.push(("Content-Type", ct.clone()));
+    }
+    if let (false, Some(body)) = (h2, &payload.body)
+        && body.len() > EXPECT_100_THRESHOLD
+    {
+        // libcurl asks before sending a body over 1 MiB (a caller `Expect:` removes it). It
+        // then waits up to a second for the answer; the body goes out at once here.
+        defaults.push(("Expect", b"100-continue".to_vec()));
     }
     let mut merged = spec::merge_headers(&defaults, caller);
     if h2 {
@@ -561,23 +656,93 @@ fn request_headers(
     Ok(merged)
 }
 
-/// An HTTP/1.1 request head: the request line (origin form, or absolute form to a proxy), the
-/// headers as given, and the body's length.
-fn h1_head(url: &Url, payload: &Payload, headers: &Headers, absolute: bool) -> Result<Vec<u8>, Failure> {
-    let target = if absolute {
-        &url[..Position::AfterQuery]
-    } else {
-        &url[Position::BeforePath..Position::AfterQuery]
+/// A URL's user and password as an `Authorization: Basic` value (percent-decoded, joined by
+/// `:`), as libcurl sends them; `None` without a user.
+fn userinfo_basic(url: &Url) -> Option<Vec<u8>> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            match (
+                b[i],
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            ) {
+                (b'%', Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                (c, _, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        out
     };
-    if target.is_empty() || target.bytes().any(|b| b <= b' ' || b == 0x7f) {
+    let mut plain = decode(url.username());
+    plain.push(b':');
+    plain.extend(decode(url.password().unwrap_or("")));
+    let mut value = b"Basic ".to_vec();
+    value.extend(base64(&plain));
+    Some(value)
+}
+
+/// Standard base64 (RFC 4648, with padding).
+fn base64(bytes: &[u8]) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(chunk.get(1).copied().unwrap_or(0)) << 8)
+            | u32::from(chunk.get(2).copied().unwrap_or(0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
+    out
+}
+
+/// An HTTP/1.1 request head: the request line (`target` in origin form, or in absolute form to
+/// a proxy) and the headers as given (the body's Content-Length among them).
+fn h1_head(
+    url: &Url,
+    target: &[u8],
+    payload: &Payload,
+    headers: &Headers,
+    absolute: bool,
+) -> Result<Vec<u8>, Failure> {
+    let mut whole = Vec::new();
+    let target = if absolute {
+        whole.extend_from_slice(url.scheme().as_bytes());
+        whole.extend_from_slice(b"://");
+        whole.extend_from_slice(url[Position::BeforeHost..Position::AfterPort].as_bytes());
+        whole.extend_from_slice(target);
+        &whole
+    } else {
+        target
+    };
+    if target.is_empty() || target.iter().any(|&b| b <= b' ' || b == 0x7f) {
         return Err(Failure::new(FailureKind::MalformedUrl, "malformed url"));
     }
-    let method = payload.method.as_str();
+    let method = payload
+        .verb
+        .as_deref()
+        .unwrap_or(payload.method.as_str().as_bytes());
     let size = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>();
     let mut out = Vec::with_capacity(method.len() + target.len() + size + 64);
-    out.extend_from_slice(method.as_bytes());
+    out.extend_from_slice(method);
     out.push(b' ');
-    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(target);
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in headers {
         out.extend_from_slice(name);
@@ -585,9 +750,7 @@ fn h1_head(url: &Url, payload: &Payload, headers: &Headers, absolute: bool) -> R
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    if let Some(body) = &payload.body {
-        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
-    }
+    // Content-Length is among `headers` (see request_headers).
     out.extend_from_slice(b"\r\n");
     Ok(out)
 }
@@ -595,6 +758,11 @@ fn h1_head(url: &Url, payload: &Payload, headers: &Headers, absolute: bool) -> R
 /// An HTTP/2 request for hyper (the absolute URL: scheme and authority become pseudo-headers).
 fn h2_request(url: &Url, payload: &Payload, headers: Headers) -> Result<Request<Full<Bytes>>, Failure> {
     let target = &url[..Position::AfterQuery];
+    if let Some(verb) = &payload.verb
+        && Method::from_bytes(verb).is_err()
+    {
+        return Err(Failure::new(FailureKind::Internal, "invalid method name"));
+    }
     let mut builder = Request::builder().method(payload.method.clone()).uri(target);
     let map = builder
         .headers_mut()

@@ -10,6 +10,7 @@ mod connect;
 mod h1;
 mod head;
 mod pool;
+mod redirect;
 mod target;
 mod trace;
 mod transfer;

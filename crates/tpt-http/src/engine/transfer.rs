@@ -6,6 +6,7 @@ use super::activity::{self, Activity};
 use super::connect::{self, Origin};
 use super::h1::{self, Framing, Head};
 use super::pool::{Checkout, Conn};
+use super::redirect::{self, Refused};
 use super::target::CurlUrl;
 use crate::failure::{Failure, FailureKind};
 use crate::spec::{self, PostBody, RequestSpec};
@@ -49,12 +50,15 @@ pub(crate) async fn run(client: Arc<ClientInner>, spec: RequestSpec, reporter: R
         None => transfer.await,
         Some(limit) => tokio::time::timeout(limit, transfer).await.unwrap_or_else(|_| {
             let why = format!("request timed out after {} ms", limit.as_millis());
-            Err((Failure::new(FailureKind::TimedOut, why), Vec::new()))
+            Err(Failure::new(FailureKind::TimedOut, why))
         }),
     };
     let outcome = match result {
         Ok(outcome) => outcome,
-        Err((failure, headers)) => Outcome::failed(failure, headers),
+        Err(mut failure) => {
+            let headers = failure.take_headers().unwrap_or_default();
+            Outcome::failed(failure, headers)
+        }
     };
     if let Some(trace) = trace {
         trace.finish(&outcome, reporter.received() as usize, reporter.protocol());
@@ -129,143 +133,129 @@ fn payload(spec: &mut RequestSpec) -> Result<Payload, Failure> {
     }
 }
 
-/// libcurl follows a Location on any 3xx, 304 included.
-fn is_redirect(status: u16) -> bool {
-    (300..400).contains(&status)
-}
-
+/// The transfer: hops until a final response, then its body. A failure carries the headers
+/// TPT's callback had listed (`Failure::with_headers`).
 async fn perform(
     client: &ClientInner,
     mut spec: RequestSpec,
     reporter: &Reporter,
-) -> Result<Outcome, (Failure, Headers)> {
-    let no_headers = |f: Failure| (f, Vec::new());
-    let enforce = client.config.enforce_https;
-    let mut url = spec::parse_url(&spec.url, enforce).map_err(no_headers)?;
+) -> Result<Outcome, Failure> {
+    let rules = redirect::Rules {
+        max_redirects: client.config.max_redirects,
+        enforce_https: client.config.enforce_https,
+    };
+    let mut url = spec::parse_url(&spec.url, rules.enforce_https)?;
     // The path and query as libcurl sends them (the `url` crate's are a browser's).
-    let mut curl = CurlUrl::parse(&spec.url)
-        .ok_or_else(|| no_headers(Failure::new(FailureKind::MalformedUrl, "malformed url")))?;
-    let mut payload = payload(&mut spec).map_err(no_headers)?;
+    let mut curl =
+        CurlUrl::parse(&spec.url).ok_or_else(|| Failure::new(FailureKind::MalformedUrl, "malformed url"))?;
+    let mut payload = payload(&mut spec)?;
     let mut caller = spec.headers;
     let mut hops = 0;
     loop {
         reporter.reset_progress();
         let origin = Origin::of(&url);
-        crate::policy::check_host(&client.config.hosts, &origin.host, origin.port).map_err(no_headers)?;
+        crate::policy::check_host(&client.config.hosts, &origin.host, origin.port)?;
         let (head, reply, activity) = exchange(client, &origin, &url, &curl.target(), &payload, &caller)
             .await
-            .map_err(|mut f| {
-                // A head that failed part way: the headers listed before the failure. One that
-                // libcurl read to its end before TPT's callback refused the end line has its
-                // length announced (libcurl took it at the end of the head).
-                let partial = Head {
-                    status: 200,
-                    headers: f.take_headers().unwrap_or_default(),
-                    cut: false,
-                };
-                if f.reason().ends_with(super::head::END_NOT_CRLF)
-                    && let h1::Length::Known(n) = partial.length()
-                {
-                    reporter.set_total(i64::try_from(n).unwrap_or(-1));
-                }
-                (f, partial.headers)
-            })?;
+            .map_err(|f| failed_head(f, reporter))?;
         reporter.set_protocol(if matches!(reply, Reply::H2(_)) { "h2" } else { "h1" });
-        let status = head.status;
-        // libcurl follows a Location that is not empty once trimmed.
-        let location = head
-            .get("location")
-            .filter(|l| !spec::trim(l).is_empty())
-            .map(<[u8]>::to_vec);
-        if let (true, Some(location)) = (is_redirect(status), location) {
-            if hops >= client.config.max_redirects {
-                // As libcurl: the last hop's headers and announced length stay.
+        let answered = redirect::Answered {
+            url: &curl,
+            hops,
+            post: payload.method == Method::POST,
+            custom: payload.custom,
+        };
+        let hop = match redirect::next_hop(head.status, head.get("location"), answered, rules) {
+            Ok(Some(hop)) => hop,
+            Ok(None) => {
+                return final_response(client, &origin, head, reply, &activity, &payload, reporter).await;
+            }
+            Err(Refused::Scheme(f)) => return Err(f),
+            Err(Refused::Hop(f)) => {
+                // As libcurl: the hop's headers and announced length stay.
                 reporter.set_total(content_length(&head));
-                return Err((
-                    Failure::new(
-                        FailureKind::TooManyRedirects,
-                        format!("more than {} redirects", client.config.max_redirects),
-                    ),
-                    head.headers,
-                ));
+                return Err(f.with_headers(head.headers));
             }
-            hops += 1;
-            drain_redirect_body(client, &origin, &head, reply).await;
-            // Resolved as libcurl resolves it; the `url` crate then reads its origin.
-            // A Location that cannot be followed fails with the hop's headers and length, as in
-            // libcurl.
-            let refused = |f: Failure| {
-                reporter.set_total(content_length(&head));
-                (f, head.headers.clone())
-            };
-            let next_curl = curl.resolve(spec::trim(&location)).map_err(|kind| {
-                refused(Failure::new(
-                    kind,
-                    "bad redirect location: refused as libcurl refuses it",
-                ))
-            })?;
-            let next = Url::parse(&next_curl.text()).map_err(|e| {
-                refused(Failure::new(
-                    FailureKind::MalformedUrl,
-                    format!("bad redirect location: {e}"),
-                ))
-            })?;
-            spec::check_scheme(&next, enforce).map_err(no_headers)?;
-            if matches!(status, 301..=303) && (payload.method == Method::POST || payload.custom) {
-                // libcurl re-sends a POST answered by 301/302/303 as a GET without body; a
-                // script's own verb is kept, its body is not.
-                if !payload.custom {
-                    payload.method = Method::GET;
-                }
-                payload.body = None;
-                payload.content_type = None;
-            }
-            if Origin::of(&next) != origin {
-                // Credentials are not handed to another origin (judged on the wire's names).
-                caller = spec::cross_origin_headers(&caller);
-            }
-            url = next;
-            curl = next_curl;
-            continue;
+        };
+        hops += 1;
+        drain_redirect_body(client, &origin, &head, reply).await;
+        if hop.drop_body {
+            payload.body = None;
+            payload.content_type = None;
         }
-        let total = content_length(&head);
-        let decoder = payload.compressed.then(|| Decoder::for_head(&head)).flatten();
-        let headers = head.headers;
-        if status >= 600 {
-            let failure = Failure::new(
-                FailureKind::Internal,
-                format!("server answered with status {status}"),
-            );
-            // libcurl reads the body (progress counts it); TPT then drops it.
-            reporter.set_total(total);
-            let mut listed = headers;
-            let _ = read_body(client, reply, total, reporter, &activity, decoder, &mut listed).await;
-            let headers = listed;
-            return Ok(Outcome {
-                status,
-                body: Vec::new(),
-                headers,
-                failure: Some(failure),
-            });
+        if hop.to_get {
+            payload.method = Method::GET;
         }
-        reporter.set_total(total);
-        let mut headers = headers;
-        match read_body(client, reply, total, reporter, &activity, decoder, &mut headers).await {
-            Ok(Some(idle)) => client.pool.release(&origin, idle),
-            Ok(None) => {}
-            Err(mut f) => {
-                // A failure in the trailers carries TPT's list as it then stood.
-                let listed = f.take_headers().unwrap_or(headers);
-                return Err((f, listed));
-            }
+        if Origin::of(&hop.url) != origin {
+            // Credentials are not handed to another origin (judged on the wire's names).
+            caller = spec::cross_origin_headers(&caller);
         }
+        url = hop.url;
+        curl = hop.curl;
+    }
+}
+
+/// A head that failed part way keeps the headers listed before the failure. One that libcurl
+/// read to its end before TPT's callback refused the end line has its length announced
+/// (libcurl took it at the end of the head).
+fn failed_head(mut f: Failure, reporter: &Reporter) -> Failure {
+    let partial = Head {
+        status: 200,
+        headers: f.take_headers().unwrap_or_default(),
+        cut: false,
+    };
+    if f.reason().ends_with(super::head::END_NOT_CRLF)
+        && let h1::Length::Known(n) = partial.length()
+    {
+        reporter.set_total(i64::try_from(n).unwrap_or(-1));
+    }
+    f.with_headers(partial.headers)
+}
+
+/// The final response of a transfer: its body read (with progress) into the outcome.
+async fn final_response(
+    client: &ClientInner,
+    origin: &Origin,
+    head: Head,
+    reply: Reply,
+    activity: &Activity,
+    payload: &Payload,
+    reporter: &Reporter,
+) -> Result<Outcome, Failure> {
+    let status = head.status;
+    let total = content_length(&head);
+    let decoder = payload.compressed.then(|| Decoder::for_head(&head)).flatten();
+    let mut headers = head.headers;
+    reporter.set_total(total);
+    let read = read_body(client, reply, total, reporter, activity, decoder, &mut headers).await;
+    if status >= 600 {
+        // libcurl reads the body (progress counts it); TPT then drops it.
+        let failure = Failure::new(
+            FailureKind::Internal,
+            format!("server answered with status {status}"),
+        );
         return Ok(Outcome {
             status,
             body: Vec::new(),
             headers,
-            failure: None,
+            failure: Some(failure),
         });
     }
+    match read {
+        Ok(Some(idle)) => client.pool.release(origin, idle),
+        Ok(None) => {}
+        Err(mut f) => {
+            // A failure in the trailers carries TPT's list as it then stood.
+            let listed = f.take_headers().unwrap_or(headers);
+            return Err(f.with_headers(listed));
+        }
+    }
+    Ok(Outcome {
+        status,
+        body: Vec::new(),
+        headers,
+        failure: None,
+    })
 }
 
 /// Where the body of a response comes from.

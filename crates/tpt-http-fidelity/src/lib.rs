@@ -78,12 +78,15 @@ pub struct FormPart {
 }
 
 /// A request and the replies of server A (and B) to the requests they receive, in order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Case {
     pub name: String,
     pub request: Request,
     pub a: Vec<Reply>,
     pub b: Vec<Reply>,
+    /// The replies are sent as they are, with no `{A}`/`{B}`/`{HOST}` filled in (random
+    /// bytes may hold those spellings).
+    pub literal: bool,
 }
 
 impl Case {
@@ -97,6 +100,15 @@ impl Case {
             },
             a: vec![Reply::close(response)],
             b: Vec::new(),
+            literal: false,
+        }
+    }
+
+    /// [`Case::get`] with `response` sent exactly as it is.
+    pub fn literal(name: impl Into<String>, response: impl Into<Vec<u8>>) -> Case {
+        Case {
+            literal: true,
+            ..Case::get(name, response)
         }
     }
 }
@@ -305,7 +317,11 @@ fn with_servers(case: &Case, client: impl FnOnce(&Request) -> Observed) -> Obser
         replies
             .iter()
             .map(|r| Reply {
-                bytes: fill(&r.bytes, &a_url, &b_url),
+                bytes: if case.literal {
+                    r.bytes.clone()
+                } else {
+                    fill(&r.bytes, &a_url, &b_url)
+                },
                 close: r.close,
             })
             .collect()

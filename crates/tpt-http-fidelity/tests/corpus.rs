@@ -22,6 +22,7 @@ fn request(name: &str, req: Request, a: Vec<Reply>, b: Vec<Reply>) -> Case {
         request: req,
         a,
         b,
+        literal: false,
     }
 }
 
@@ -310,6 +311,27 @@ pub fn corpus() -> Vec<Case> {
     cases.push(get(
         "status/bare-lf-after-interim",
         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\n\r\n",
+    ));
+    // Found by the random run (seed 12345, 4,000 cases).
+    cases.push(get(
+        "found/nul-in-end-line",
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\rX\0Y\nhi",
+    ));
+    cases.push(get(
+        "found/invalid-length-listed",
+        "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length:a 2\r\nX-B: 2\r\n\r\nhi",
+    ));
+    cases.push(get(
+        "found/invalid-then-valid-length",
+        "HTTP/1.1 200 OK\r\nContent-Length: x\r\nContent-Length: 2\r\n\r\nhi",
+    ));
+    cases.push(get(
+        "found/first-trailer-no-colon",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nNoColon\r\n\r\n",
+    ));
+    cases.push(get(
+        "found/cut-in-trailers",
+        "HTTP/1.1 200 OK\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nX-T: t\r\n\r",
     ));
     // More shapes.
     for (name, response) in [

@@ -148,12 +148,16 @@ impl Head {
     /// The body length the head announces, as libcurl reads Content-Length: the last header
     /// wins; see [`head::content_length`].
     pub(crate) fn length(&self) -> Length {
-        match self.all("content-length").last().map(head::content_length) {
-            None => Length::None,
-            Some(Err(())) => Length::Invalid,
-            Some(Ok(None)) => Length::Overflow,
-            Some(Ok(Some(n))) => Length::Known(n),
+        let mut length = Length::None;
+        // libcurl reads each Content-Length as it arrives: any invalid one fails, the last wins.
+        for value in self.all("content-length") {
+            length = match head::content_length(value) {
+                Err(()) => return Length::Invalid,
+                Ok(None) => Length::Overflow,
+                Ok(Some(n)) => Length::Known(n),
+            };
         }
+        length
     }
 
     /// Is the body chunked? As libcurl (which decodes no other transfer coding here): the
@@ -502,7 +506,18 @@ impl Conn {
             return Ok(Framing::Done);
         }
         let length = match head.length() {
-            Length::Invalid => return Err(HeadError::Failed(malformed("invalid content-length"))),
+            Length::Invalid => {
+                // libcurl fails at the line: the headers before it are listed.
+                let at = head
+                    .headers
+                    .iter()
+                    .position(|(n, v)| n == b"content-length" && head::content_length(v).is_err())
+                    .unwrap_or(head.headers.len());
+                let listed = head.headers[..at].to_vec();
+                return Err(HeadError::Failed(
+                    malformed("invalid content-length").with_headers(listed),
+                ));
+            }
             Length::Overflow => {
                 self.keep_alive = false;
                 None
@@ -584,7 +599,11 @@ impl Conn {
                             return Err(malformed("chunk line too long"));
                         }
                         if self.fill().await.map_err(body_io)? == 0 {
-                            return Err(truncated());
+                            // Cut inside the trailers: TPT's list as they left it.
+                            return Err(match self.trailer_list.take() {
+                                Some(listed) => truncated().with_headers(listed),
+                                None => truncated(),
+                            });
                         }
                         continue;
                     };
@@ -616,8 +635,13 @@ impl Conn {
                             // it continues the one before (a blank first).
                             let folded = matches!(part.first(), Some(b' ' | b'\t'));
                             if !folded && !part.contains(&b':') {
-                                let listed = self.trailer_list.take().unwrap_or_default();
-                                return Err(malformed("trailer line without a colon").with_headers(listed));
+                                // libcurl refuses the line before TPT's callback sees it: the
+                                // list stands as it was (the head's, if this is the first).
+                                let err = malformed("trailer line without a colon");
+                                return Err(match self.trailer_list.take() {
+                                    Some(listed) => err.with_headers(listed),
+                                    None => err,
+                                });
                             }
                             let list = self.trailer_list.get_or_insert_with(Vec::new);
                             if *seen > 0

@@ -169,7 +169,9 @@ impl Parser {
             .strip_suffix(b"\n")
             .map(|t| t.strip_suffix(b"\r").unwrap_or(t))
             .unwrap_or(line);
-        if text.contains(&0) {
+        // (libcurl looks for NUL bytes in lines that are not the head's end.)
+        let ends_head = self.state == State::Fields && matches!(line[0], b'\r' | b'\n');
+        if !ends_head && text.contains(&0) {
             return Err(Refusal::Malformed("NUL byte in the head"));
         }
         match self.state {

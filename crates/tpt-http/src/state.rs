@@ -222,13 +222,14 @@ impl Reporter {
         }
     }
 
-    /// Read body bytes straight into the body buffer: `read` gets a buffer of at most `max`
-    /// bytes over the body's spare room and fills part of it; what it filled joins the body.
-    /// Returns what `read` returned and how many bytes it added (0 when it filled none).
+    /// Let `fill` append body bytes straight into the body buffer: it gets the buffer, with
+    /// room made for more, and the most it may append (`max`), and returns how many bytes it
+    /// appended. Returns what `fill` returned (`Ready(Ok(0))` once completed: nothing more is
+    /// wanted).
     pub(crate) fn fill_with(
         &self,
         max: usize,
-        read: impl FnOnce(&mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>>,
+        fill: impl FnOnce(&mut Vec<u8>, usize) -> std::task::Poll<std::io::Result<usize>>,
     ) -> std::task::Poll<std::io::Result<usize>> {
         use std::task::Poll;
         let Some(s) = &self.shared else {
@@ -238,31 +239,17 @@ impl Reporter {
         if body.capacity() - body.len() < FILL_MIN_ROOM {
             body.reserve(max.min(FILL_GROWTH));
         }
-        let len = body.len();
-        let spare = body.spare_capacity_mut();
-        let take = spare.len().min(max);
-        let start = spare.as_ptr();
-        let mut rb = tokio::io::ReadBuf::uninit(&mut spare[..take]);
-        match read(&mut rb) {
-            Poll::Ready(Ok(())) => {
-                let n = rb.filled().len();
-                assert!(
-                    n == 0 || rb.filled().as_ptr() == start.cast(),
-                    "read into another buffer"
-                );
-                // SAFETY: `ReadBuf` guarantees its filled part is initialised, and that part
-                // begins at the first byte of the body's spare capacity (checked above).
-                unsafe { body.set_len(len + n) };
-                drop(body);
-                s.received.fetch_add(n as i64, Ordering::Relaxed);
-                if n > 0 && s.streaming.load(Ordering::Relaxed) {
-                    notify(s);
-                }
-                Poll::Ready(Ok(n))
+        let before = body.len();
+        let result = fill(&mut body, max);
+        let n = body.len() - before;
+        drop(body);
+        if n > 0 {
+            s.received.fetch_add(n as i64, Ordering::Relaxed);
+            if s.streaming.load(Ordering::Relaxed) {
+                notify(s);
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
         }
+        result
     }
 
     /// Make room for a body of `n` bytes (from Content-Length), so it is never reallocated.

@@ -3,7 +3,7 @@
 
 use super::activity::{Activity, Tracked};
 use super::h1::{self, Stream};
-use super::pool::{Conn, H2, SlotGuard};
+use super::pool::{Conn, H2, Origin, SlotGuard};
 use crate::Error;
 use crate::config::Config;
 use crate::failure::{Failure, FailureKind};
@@ -16,29 +16,6 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use std::sync::{Arc, OnceLock};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Where a connection goes: scheme, host and port of the origin server.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Origin {
-    pub(crate) https: bool,
-    pub(crate) host: String,
-    pub(crate) port: u16,
-}
-
-impl Origin {
-    pub(crate) fn of(url: &url::Url) -> Origin {
-        Origin {
-            https: url.scheme() == "https",
-            host: url.host_str().unwrap_or_default().to_string(),
-            port: url.port_or_known_default().unwrap_or(80),
-        }
-    }
-
-    /// The host name without IPv6 brackets, for DNS and TLS.
-    fn bare_host(&self) -> &str {
-        self.host.trim_start_matches('[').trim_end_matches(']')
-    }
-}
 
 fn system_roots() -> &'static [CertificateDer<'static>] {
     static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
@@ -343,7 +320,7 @@ pub(crate) async fn open(
         return Ok(Conn::H1(h1::Conn::new(
             Stream::Plain(stream),
             Activity::new(),
-            slot,
+            Box::new(slot),
         )));
     }
     let name = ServerName::try_from(origin.bare_host().to_string())
@@ -356,7 +333,7 @@ pub(crate) async fn open(
         return handshake_h2(tls_stream, slot).await;
     }
     let stream = Stream::Tls(Box::new(tls_stream));
-    Ok(Conn::H1(h1::Conn::new(stream, Activity::new(), slot)))
+    Ok(Conn::H1(h1::Conn::new(stream, Activity::new(), Box::new(slot))))
 }
 
 /// Start HTTP/2 on `io`: hyper's connection driver runs as its own task, holding `slot`.

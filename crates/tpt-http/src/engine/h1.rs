@@ -14,7 +14,7 @@
 
 use super::activity::{Activity, Tracked};
 use super::head;
-use super::pool::SlotGuard;
+pub(crate) use super::head::{Head, Length};
 use crate::failure::{Failure, FailureKind};
 use crate::state::Reporter;
 use std::future::poll_fn;
@@ -118,79 +118,36 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// A response head: the status and the headers as TPT reports them.
-#[derive(Debug, Default)]
-pub(crate) struct Head {
-    pub(crate) status: u16,
-    /// Names lower-cased, values trimmed of spaces and tabs, in the order they arrived.
-    pub(crate) headers: Vec<(Vec<u8>, Vec<u8>)>,
-    /// The head ended with the connection, before its blank line: libcurl never learnt a length.
-    pub(crate) cut: bool,
-}
-
-impl Head {
-    /// The first value of header `name` (lower-case).
-    pub(crate) fn get(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name.as_bytes())
-            .map(|(_, v)| v.as_slice())
-    }
-
-    /// Every value of header `name` (lower-case).
-    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name.as_bytes())
-            .map(|(_, v)| v.as_slice())
-    }
-
-    /// The body length the head announces, as libcurl reads Content-Length: the last header
-    /// wins; see [`head::content_length`].
-    pub(crate) fn length(&self) -> Length {
-        let mut length = Length::None;
-        // libcurl reads each Content-Length as it arrives: any invalid one fails, the last wins.
-        for value in self.all("content-length") {
-            length = match head::content_length(value) {
-                Err(()) => return Length::Invalid,
-                Ok(None) => Length::Overflow,
-                Ok(Some(n)) => Length::Known(n),
-            };
+/// Read from `read` straight into the spare capacity of `buf` (at most `max` bytes), growing
+/// its length by what was read; returns that count. The one place the engine reads into
+/// uninitialised memory.
+pub(crate) fn read_into_spare(
+    buf: &mut Vec<u8>,
+    max: usize,
+    read: impl FnOnce(&mut ReadBuf<'_>) -> Poll<std::io::Result<()>>,
+) -> Poll<std::io::Result<usize>> {
+    let len = buf.len();
+    let spare = buf.spare_capacity_mut();
+    let take = spare.len().min(max);
+    let start = spare.as_ptr();
+    let mut rb = ReadBuf::uninit(&mut spare[..take]);
+    match read(&mut rb) {
+        Poll::Ready(Ok(())) => {
+            let n = rb.filled().len();
+            // A reader may swap the buffer it was given (`ReadBuf` allows it): then its bytes are
+            // not ours. Refuse rather than grow the vector over uninitialised memory.
+            assert!(
+                n == 0 || rb.filled().as_ptr() == start.cast(),
+                "read into another buffer"
+            );
+            // SAFETY: `ReadBuf` guarantees its filled part is initialised, and that part begins
+            // at the first byte of `buf`'s spare capacity (checked above) and fits in it.
+            unsafe { buf.set_len(len + n) };
+            Poll::Ready(Ok(n))
         }
-        length
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
     }
-
-    /// Is the body chunked? As libcurl (which decodes no other transfer coding here): the
-    /// Transfer-Encoding tokens are read in order up to the first that is not `chunked`.
-    pub(crate) fn is_chunked(&self) -> bool {
-        self.all("transfer-encoding")
-            .flat_map(|v| v.split(|&b| b == b','))
-            .map(crate::spec::trim)
-            .filter(|t| !t.is_empty())
-            .take_while(|t| t.eq_ignore_ascii_case(b"chunked"))
-            .count()
-            > 0
-    }
-
-    /// Does a comma-separated header `name` hold `token` (case-insensitively)?
-    fn has_token(&self, name: &str, token: &str) -> bool {
-        self.all(name)
-            .flat_map(|v| v.split(|&b| b == b','))
-            .any(|t| crate::spec::trim(t).eq_ignore_ascii_case(token.as_bytes()))
-    }
-}
-
-/// What a head's Content-Length says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Length {
-    /// No Content-Length header.
-    None,
-    /// A length.
-    Known(u64),
-    /// A number too large: libcurl treats the length as unknown.
-    Overflow,
-    /// Not a number: libcurl fails the transfer.
-    Invalid,
 }
 
 /// How the body of a response is delimited, and how much of it is left.
@@ -273,12 +230,16 @@ pub(crate) struct Conn {
     /// After chunked trailers: the header list as TPT's callback leaves it (see
     /// [`Conn::take_trailer_list`]).
     trailer_list: Option<Vec<(Vec<u8>, Vec<u8>)>>,
-    /// Holds the connection's place under the per-host cap for as long as it lives.
-    _slot: SlotGuard,
+    /// What must live as long as the connection: its place under the per-host cap (the pool's
+    /// slot guard), given by whoever opened it. This module knows nothing of the pool.
+    _held: Held,
 }
 
+/// Kept alive by a [`Conn`] until it is dropped.
+pub(crate) type Held = Box<dyn Send + Sync>;
+
 impl Conn {
-    pub(crate) fn new(stream: Stream, activity: Activity, slot: SlotGuard) -> Conn {
+    pub(crate) fn new(stream: Stream, activity: Activity, held: Held) -> Conn {
         Conn {
             io: Tracked::new(stream, activity.clone()),
             activity,
@@ -287,7 +248,7 @@ impl Conn {
             keep_alive: false,
             body_unsent: false,
             trailer_list: None,
-            _slot: slot,
+            _held: held,
         }
     }
 
@@ -413,22 +374,7 @@ impl Conn {
             self.buf.reserve(READ_CHUNK);
         }
         let (buf, io) = (&mut self.buf, &mut self.io);
-        poll_fn(|cx| {
-            let len = buf.len();
-            let mut rb = ReadBuf::uninit(buf.spare_capacity_mut());
-            match Pin::new(&mut *io).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {
-                    let n = rb.filled().len();
-                    // SAFETY: `ReadBuf` guarantees its filled part, which starts at the spare
-                    // capacity's first byte, is initialised.
-                    unsafe { buf.set_len(len + n) };
-                    Poll::Ready(Ok(n))
-                }
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await
+        poll_fn(|cx| read_into_spare(buf, usize::MAX, |rb| Pin::new(&mut *io).poll_read(cx, rb))).await
     }
 
     /// Read the head of the response to a request (skipping 1xx heads); `head_request` says the
@@ -704,9 +650,13 @@ impl Conn {
         self.buf = Vec::new();
         self.pos = 0;
         let io = &mut self.io;
-        let n = poll_fn(|cx| sink.fill_with(want, |rb| Pin::new(&mut *io).poll_read(cx, rb)))
-            .await
-            .map_err(body_io)?;
+        let n = poll_fn(|cx| {
+            sink.fill_with(want, |body, max| {
+                read_into_spare(body, max, |rb| Pin::new(&mut *io).poll_read(cx, rb))
+            })
+        })
+        .await
+        .map_err(body_io)?;
         match framing {
             Framing::Length(_) if n == 0 => Err(truncated()),
             Framing::Length(left) => {
@@ -961,17 +911,8 @@ mod tests {
             let _ = s.write_all(&response);
         });
         let fetch = async {
-            let pool = super::super::pool::Pool::new(1);
-            let origin = super::super::connect::Origin {
-                https: false,
-                host: "127.0.0.1".into(),
-                port: addr.port(),
-            };
-            let super::super::pool::Checkout::Open(slot) = pool.checkout(&origin).await else {
-                return Err("no slot".to_string());
-            };
             let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-            let mut conn = Conn::new(Stream::Plain(tcp), Activity::new(), slot);
+            let mut conn = Conn::new(Stream::Plain(tcp), Activity::new(), Box::new(()));
             conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), b"")
                 .await
                 .map_err(|e| e.to_string())?;

@@ -28,8 +28,6 @@
 //!   TPT's callback lists it if it has a colon;
 //! - a NUL byte, a line over 100 KiB, or a head over 300 KiB fails (600), as in libcurl.
 
-use super::h1::Head;
-
 /// libcurl's CURL_MAX_HTTP_HEADER: the longest header line.
 pub(crate) const MAX_LINE: usize = 100 * 1024;
 
@@ -353,6 +351,81 @@ pub(crate) fn content_length(value: &[u8]) -> Result<Option<u64>, ()> {
         }
     }
     Ok(Some(n))
+}
+
+/// A response head: the status and the headers as TPT reports them.
+#[derive(Debug, Default)]
+pub(crate) struct Head {
+    pub(crate) status: u16,
+    /// Names lower-cased, values trimmed of spaces and tabs, in the order they arrived.
+    pub(crate) headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The head ended with the connection, before its blank line: libcurl never learnt a length.
+    pub(crate) cut: bool,
+}
+
+impl Head {
+    /// The first value of header `name` (lower-case).
+    pub(crate) fn get(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Every value of header `name` (lower-case).
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// The body length the head announces, as libcurl reads Content-Length: the last header
+    /// wins; see [`content_length`].
+    pub(crate) fn length(&self) -> Length {
+        let mut length = Length::None;
+        // libcurl reads each Content-Length as it arrives: any invalid one fails, the last wins.
+        for value in self.all("content-length") {
+            length = match content_length(value) {
+                Err(()) => return Length::Invalid,
+                Ok(None) => Length::Overflow,
+                Ok(Some(n)) => Length::Known(n),
+            };
+        }
+        length
+    }
+
+    /// Is the body chunked? As libcurl (which decodes no other transfer coding here): the
+    /// Transfer-Encoding tokens are read in order up to the first that is not `chunked`.
+    pub(crate) fn is_chunked(&self) -> bool {
+        self.all("transfer-encoding")
+            .flat_map(|v| v.split(|&b| b == b','))
+            .map(crate::spec::trim)
+            .filter(|t| !t.is_empty())
+            .take_while(|t| t.eq_ignore_ascii_case(b"chunked"))
+            .count()
+            > 0
+    }
+
+    /// Does a comma-separated header `name` hold `token` (case-insensitively)?
+    pub(crate) fn has_token(&self, name: &str, token: &str) -> bool {
+        self.all(name)
+            .flat_map(|v| v.split(|&b| b == b','))
+            .any(|t| crate::spec::trim(t).eq_ignore_ascii_case(token.as_bytes()))
+    }
+}
+
+/// What a head's Content-Length says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Length {
+    /// No Content-Length header.
+    None,
+    /// A length.
+    Known(u64),
+    /// A number too large: libcurl treats the length as unknown.
+    Overflow,
+    /// Not a number: libcurl fails the transfer.
+    Invalid,
 }
 
 #[cfg(test)]

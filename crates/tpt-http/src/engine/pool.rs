@@ -14,7 +14,6 @@
 //!   connection established) wakes waiters; a woken waiter re-checks from the top.
 
 use super::activity::Activity;
-use super::connect::Origin;
 use super::h1;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -106,6 +105,29 @@ impl Drop for SlotGuard {
                 hosts.remove(&self.origin);
             }
         }
+    }
+}
+
+/// Where a connection goes: scheme, host and port of the origin server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Origin {
+    pub(crate) https: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl Origin {
+    pub(crate) fn of(url: &url::Url) -> Origin {
+        Origin {
+            https: url.scheme() == "https",
+            host: url.host_str().unwrap_or_default().to_string(),
+            port: url.port_or_known_default().unwrap_or(80),
+        }
+    }
+
+    /// The host name without IPv6 brackets, for DNS and TLS.
+    pub(crate) fn bare_host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
     }
 }
 

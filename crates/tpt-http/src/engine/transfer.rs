@@ -3,8 +3,9 @@
 
 use super::ClientInner;
 use super::activity::{self, Activity};
-use super::connect::{self, Origin};
+use super::connect;
 use super::h1::{self, Framing, Head};
+use super::pool::Origin;
 use super::pool::{Checkout, Conn};
 use super::redirect::{self, Refused};
 use super::target::CurlUrl;

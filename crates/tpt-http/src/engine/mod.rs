@@ -10,6 +10,7 @@ mod connect;
 mod h1;
 mod pool;
 mod transfer;
+mod turn;
 
 /// Entry points for `fuzz/` (feature `fuzzing`): engine parts run on untrusted bytes in memory.
 #[cfg(feature = "fuzzing")]
@@ -56,9 +57,10 @@ use crate::config::Config;
 use crate::failure::{Failure, FailureKind};
 use crate::spec::RequestSpec;
 use crate::state::{self, News, Outcome, Watcher};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
+use turn::{EngineTurn, HostInside, ON_ENGINE_THREAD, Turn};
 
 /// The process-wide engine runtime, started on first use with its thread `tpt-http-engine`.
 pub(crate) fn runtime() -> &'static tokio::runtime::Handle {
@@ -98,122 +100,6 @@ fn engine() -> &'static Engine {
     })
 }
 
-/// A host thread that stopped running the engine (it left its wait) gets this long to come
-/// back before the engine thread takes over again. It bounds how late I/O and timers are
-/// handled while a host that waits is busy elsewhere (tokio's timers are 1 ms coarse), and sets how
-/// often the engine thread looks while hosts come and go (DESIGN.md has the numbers).
-const LEASE: Duration = Duration::from_millis(2);
-
-/// Who runs the engine: its own thread, or hosts waiting in [`News::wait`].
-#[derive(Default)]
-struct Turn {
-    state: Mutex<TurnState>,
-    /// The engine thread sleeps here while hosts run the engine.
-    cv: Condvar,
-}
-
-#[derive(Default)]
-struct TurnState {
-    /// Hosts inside (or entering) their wait, running the engine or about to.
-    hosts_in: usize,
-    /// When the last host left its wait.
-    left_at: Option<Instant>,
-    /// When the first of the hosts now inside entered.
-    entered_at: Option<Instant>,
-    /// The engine thread sleeps without a deadline and wants a wake-up when the last host
-    /// leaves (it does so only after a host has stayed in for a whole lease).
-    wake_on_leave: bool,
-    /// Wakes the engine thread's `block_on` so that it hands the runtime over.
-    engine_waker: Option<Waker>,
-}
-
-thread_local! {
-    static ON_ENGINE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-impl Turn {
-    fn lock(&self) -> std::sync::MutexGuard<'_, TurnState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A host enters its wait: the engine thread hands the runtime over.
-    fn host_enters(&self) {
-        let waker = {
-            let mut st = self.lock();
-            st.hosts_in += 1;
-            if st.hosts_in == 1 {
-                st.entered_at = Some(Instant::now());
-            }
-            st.engine_waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// A host leaves its wait.
-    fn host_leaves(&self) {
-        let mut st = self.lock();
-        st.hosts_in -= 1;
-        if st.hosts_in == 0 {
-            st.left_at = Some(Instant::now());
-            st.entered_at = None;
-            if st.wake_on_leave {
-                st.wake_on_leave = false;
-                self.cv.notify_one();
-            }
-        }
-    }
-
-    /// On the engine thread, after handing the runtime over: sleep until no host has run it
-    /// for a whole lease.
-    fn wait_for_hosts_to_leave(&self) {
-        let mut st = self.lock();
-        loop {
-            let now = Instant::now();
-            let timeout = if st.hosts_in == 0 {
-                let away = st.left_at.map_or(LEASE, |t| now.saturating_duration_since(t));
-                if away >= LEASE {
-                    return;
-                }
-                Some(LEASE - away)
-            } else if st
-                .entered_at
-                .is_some_and(|t| now.saturating_duration_since(t) >= LEASE)
-            {
-                // A long wait (a slow transfer): sleep until the host leaves it, rather than
-                // look every lease.
-                st.wake_on_leave = true;
-                None
-            } else {
-                Some(LEASE)
-            };
-            st = match timeout {
-                Some(t) => self.cv.wait_timeout(st, t).unwrap_or_else(|e| e.into_inner()).0,
-                None => self.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
-            };
-        }
-    }
-}
-
-/// The engine thread's turn at running the runtime: ends when a host wants it.
-struct EngineTurn<'a>(&'a Turn);
-
-impl std::future::Future for EngineTurn<'_> {
-    type Output = ();
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        let mut st = self.0.lock();
-        if st.hosts_in > 0 {
-            st.engine_waker = None;
-            return Poll::Ready(());
-        }
-        if !st.engine_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            st.engine_waker = Some(cx.waker().clone());
-        }
-        Poll::Pending
-    }
-}
-
 impl Engine {
     fn run_engine_thread(&'static self) {
         ON_ENGINE_THREAD.with(|on| on.set(true));
@@ -226,15 +112,6 @@ impl Engine {
             state::flush_deferred_news();
             self.turn.wait_for_hosts_to_leave();
         }
-    }
-}
-
-/// Leaves the turn even if the wait unwinds.
-struct HostInside<'a>(&'a Turn);
-
-impl Drop for HostInside<'_> {
-    fn drop(&mut self) {
-        self.0.host_leaves();
     }
 }
 

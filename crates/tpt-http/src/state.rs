@@ -152,10 +152,28 @@ impl News {
         if n.flag.swap(false, Ordering::SeqCst) {
             return true;
         }
+        self.wait_starting(timeout, || {})
+    }
+
+    /// Call `start` (which starts transfers, e.g. [`crate::Http::flush`]), then wait as
+    /// [`News::wait`] does. A thread that runs the engine while it waits calls `start` from
+    /// there, so the transfers it starts wake no thread at all.
+    pub fn wait_starting(&self, timeout: Option<Duration>, start: impl FnOnce()) -> bool {
+        let n = &*self.inner;
+        let mut start = Some(start);
+        let mut run_start = || {
+            if let Some(f) = start.take() {
+                f();
+            }
+        };
         if let Some(driver) = DRIVER.get()
-            && let Some(news) = driver.wait(self, timeout)
+            && let Some(news) = driver.wait(self, timeout, &mut run_start)
         {
             return news;
+        }
+        run_start();
+        if n.flag.swap(false, Ordering::SeqCst) {
+            return true;
         }
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let mut guard = n.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -183,9 +201,10 @@ impl News {
 
 /// Who can run the engine on a waiting host's thread (the engine registers itself).
 pub(crate) trait Drive: Send + Sync {
-    /// Wait for `news` (or `timeout`) on this thread while running the engine here; `None` when
-    /// this thread cannot run it (the caller then sleeps on the condition variable).
-    fn wait(&self, news: &News, timeout: Option<Duration>) -> Option<bool>;
+    /// Call `start`, then wait for `news` (or `timeout`), on this thread while running the
+    /// engine here; `None` when this thread cannot run it (then `start` was not called: the
+    /// caller calls it and sleeps on the condition variable).
+    fn wait(&self, news: &News, timeout: Option<Duration>, start: &mut dyn FnMut()) -> Option<bool>;
 }
 
 static DRIVER: OnceLock<&'static dyn Drive> = OnceLock::new();

@@ -158,3 +158,48 @@ fn after_a_host_ran_a_burst_the_idle_engine_thread_sleeps() {
     }
     assert_eq!(engine_switches() - before, 0, "the idle engine thread woke up");
 }
+
+/// `Http::flush_and_wait` starts the requests batched starts queued, then waits: from inside
+/// the engine when this thread runs it, else before sleeping on the condition variable (here:
+/// a thread already inside a tokio runtime of its own).
+#[test]
+fn flush_and_wait_starts_the_queued_requests() {
+    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Server::http();
+    let url = format!("{}/bytes/100", server.base_url());
+    let lua = tpt_http::mlua::Lua::new();
+    let http = tpt_http::install(
+        &lua,
+        Config {
+            enforce_https: false,
+            ..Config::default()
+        },
+    )
+    .expect("install");
+    http.set_batch_starts(true);
+    let fetch = |how: &str| {
+        lua.load(format!("req = http.get('{url}')"))
+            .exec()
+            .expect("http.get");
+        assert_eq!(http.queued(), 1, "{how}: queued until a flush");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while http.in_flight() > 0 {
+            assert!(Instant::now() < deadline, "{how}: not done within 10 s");
+            http.flush_and_wait(Some(Duration::from_secs(1)));
+        }
+        assert_eq!(http.queued(), 0, "{how}");
+        let code: i64 = lua
+            .load("local _, code = req:finish() return code")
+            .eval()
+            .expect("finish");
+        assert_eq!(code, 200, "{how}");
+    };
+    for _ in 0..3 {
+        fetch("running the engine");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async { fetch("inside another runtime") });
+}

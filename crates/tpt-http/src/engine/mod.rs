@@ -116,7 +116,7 @@ impl Engine {
 }
 
 impl state::Drive for Engine {
-    fn wait(&self, news: &News, timeout: Option<Duration>) -> Option<bool> {
+    fn wait(&self, news: &News, timeout: Option<Duration>, start: &mut dyn FnMut()) -> Option<bool> {
         // Not on the engine thread, nor inside any tokio runtime (block_on would panic there).
         if ON_ENGINE_THREAD.with(|on| on.get()) || tokio::runtime::Handle::try_current().is_ok() {
             return None;
@@ -125,6 +125,8 @@ impl state::Drive for Engine {
         self.turn.host_enters();
         let _inside = HostInside(&self.turn);
         let got = self.rt.block_on(async {
+            // Spawned from inside the runtime: onto its own queue, no wake-up.
+            start();
             let sleep = deadline.map(|d| tokio::time::sleep_until(d.into()));
             let mut sleep = std::pin::pin!(sleep);
             let mut registered: Option<Waker> = None;

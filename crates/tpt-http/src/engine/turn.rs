@@ -3,12 +3,13 @@
 //!
 //! A host entering its wait takes the runtime (waking the engine thread's `block_on` once if it
 //! had it). When the host leaves, it does not hand the runtime back: it sets an alarm one
-//! [`LEASE`] ahead, and every later leave pushes the alarm on, so a host that keeps coming back
-//! (a `--fps 0` loop) never wakes the engine thread. Only when a lease passes with no host in
-//! its wait does the alarm ring, and the engine thread runs the runtime again, so transfers and
-//! timers go on without the host. On Linux the alarm is a timerfd, whose deadline can move
-//! without waking the thread that sleeps on it; elsewhere the engine thread looks once per
-//! lease while hosts come and go.
+//! [`LEASE`] ahead (at most once per half lease, so a fast loop pays one system call per
+//! millisecond, not one per wait), and later leaves push the alarm on, so a host that keeps
+//! coming back (a `--fps 0` loop) never wakes the engine thread. Only when no host has been in
+//! its wait for half a lease to a lease does the alarm ring, and the engine thread runs the
+//! runtime again, so transfers and timers go on without the host. On Linux the alarm is a
+//! timerfd, whose deadline can move without waking the thread that sleeps on it; elsewhere the
+//! engine thread looks once per lease while hosts come and go.
 
 use std::sync::{Condvar, Mutex};
 use std::task::{Poll, Waker};
@@ -18,6 +19,10 @@ use std::time::{Duration, Instant};
 /// runtime again. It bounds how late I/O and timers are handled while a host that waits is
 /// busy elsewhere (tokio's timers are 1 ms coarse); DESIGN.md has the numbers that chose it.
 pub(super) const LEASE: Duration = Duration::from_millis(2);
+
+/// The engine thread takes the runtime back once no host has been in its wait for this long
+/// (the alarm, set at most this often, rings between this and [`LEASE`] after the last leave).
+const HALF_LEASE: Duration = Duration::from_millis(1);
 
 thread_local! {
     pub(super) static ON_ENGINE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -50,6 +55,8 @@ struct TurnState {
     left_at: Option<Instant>,
     /// When the first of the hosts now inside entered.
     entered_at: Option<Instant>,
+    /// When a leave last set the alarm (one lease ahead).
+    armed_at: Option<Instant>,
     /// (Without an alarm.) The engine thread sleeps without a deadline and wants a wake-up when
     /// the last host leaves (only after a host stayed in for a whole lease).
     wake_on_leave: bool,
@@ -82,10 +89,19 @@ impl Turn {
         let mut st = self.lock();
         st.hosts_in -= 1;
         if st.hosts_in == 0 {
-            st.left_at = Some(Instant::now());
+            let now = Instant::now();
+            st.left_at = Some(now);
             st.entered_at = None;
             match &self.alarm {
-                Some(alarm) => alarm.ring_in(LEASE),
+                // Set less than half a lease ago: it rings at least half a lease from now.
+                Some(_)
+                    if st
+                        .armed_at
+                        .is_some_and(|t| now.saturating_duration_since(t) < HALF_LEASE) => {}
+                Some(alarm) => {
+                    alarm.ring_in(LEASE);
+                    st.armed_at = Some(now);
+                }
                 None if st.wake_on_leave => {
                     st.wake_on_leave = false;
                     self.cv.notify_one();
@@ -96,19 +112,20 @@ impl Turn {
     }
 
     /// On the engine thread, after handing the runtime over: sleep until no host has been in
-    /// its wait for a whole lease.
+    /// its wait for half a lease (with the alarm; a lease without it).
     pub(super) fn wait_for_hosts_to_leave(&self) {
+        let enough = if self.alarm.is_some() { HALF_LEASE } else { LEASE };
         let mut st = self.lock();
         loop {
             let now = Instant::now();
             if st.hosts_in == 0 {
                 let away = st.left_at.map_or(LEASE, |t| now.saturating_duration_since(t));
-                if away >= LEASE {
+                if away >= enough {
                     return;
                 }
                 if let Some(alarm) = &self.alarm {
-                    // Normally set already by the leave; make sure it rings for this lease.
-                    alarm.ring_in(LEASE - away);
+                    // Normally set already by a leave; make sure it rings for this absence.
+                    alarm.ring_in(enough - away);
                 }
             }
             // With hosts inside, the last one to leave sets the alarm.

@@ -203,3 +203,35 @@ fn flush_and_wait_starts_the_queued_requests() {
         .expect("runtime");
     rt.block_on(async { fetch("inside another runtime") });
 }
+
+/// A host that polls for news with a zero timeout, again and again with nothing in between,
+/// runs its transfers itself: each such wait runs what is ready and polls for I/O, so the
+/// engine thread need not take over (and could not soon: the host is never away for half a
+/// lease). A zero timeout that returned without running the engine left every request to the
+/// engine thread, whenever the busy host happened to be preempted for a millisecond.
+#[test]
+fn a_host_polling_with_zero_timeouts_still_runs_the_engine() {
+    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Server::http();
+    let client = client(Config::default());
+    let news = News::new();
+    let url = format!("{}/bytes/100", server.base_url());
+    assert_eq!(fetch_waiting(&client, &news, &url), 200, "warm-up");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let before = engine_switches();
+    let n = 20;
+    for _ in 0..n {
+        let watcher = client.start(RequestSpec::get(url.as_str()), Some(news.clone()));
+        while !watcher.is_done() {
+            assert!(Instant::now() < deadline, "not done within 20 s");
+            news.wait(Some(Duration::ZERO));
+        }
+        assert_eq!(watcher.take().expect("outcome").status, 200);
+    }
+    let switches = engine_switches() - before;
+    eprintln!("{n} requests polled with zero timeouts: {switches} engine thread context switches");
+    assert!(
+        switches <= n / 4,
+        "{switches} engine thread switches for {n} requests"
+    );
+}

@@ -130,14 +130,27 @@ impl state::Drive for Engine {
             let sleep = deadline.map(|d| tokio::time::sleep_until(d.into()));
             let mut sleep = std::pin::pin!(sleep);
             let mut registered: Option<Waker> = None;
+            let mut ran = false;
             let got = std::future::poll_fn(|cx| {
                 if news.poll_news(cx).is_ready() {
                     return Poll::Ready(true);
                 }
                 registered = Some(cx.waker().clone());
                 match sleep.as_mut().as_pin_mut().map(|s| s.poll(cx)) {
+                    // A deadline already past (a host polling with a zero timeout) still lets
+                    // the runtime run what is ready and poll for I/O once: a host that polls
+                    // like this faster than a lease would otherwise hold the runtime without
+                    // ever running it.
+                    Some(Poll::Ready(())) if !ran => {
+                        ran = true;
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
                     Some(Poll::Ready(())) => Poll::Ready(false),
-                    _ => Poll::Pending,
+                    _ => {
+                        ran = true;
+                        Poll::Pending
+                    }
                 }
             })
             .await;

@@ -235,3 +235,32 @@ fn a_host_polling_with_zero_timeouts_still_runs_the_engine() {
         "{switches} engine thread switches for {n} requests"
     );
 }
+
+/// Waits longer than the hand-over alarm (a slow server) do not wake the engine thread each:
+/// after one long wait the host takes the alarm off while it waits, and sets it again when it
+/// leaves. (Without that, the alarm rang inside every such wait: one engine thread wake-up per
+/// request.)
+#[test]
+fn long_waits_do_not_wake_the_engine_thread_each() {
+    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let slow = Script::new(vec![
+        Step::Sleep(Duration::from_millis(15)),
+        Step::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_vec()),
+    ])
+    .start();
+    let url = format!("{}/", slow.base_url());
+    let client = client(Config::default());
+    let news = News::new();
+    assert_eq!(fetch_waiting(&client, &news, &url), 200, "warm-up");
+    let n = 12;
+    let before = engine_switches();
+    for _ in 0..n {
+        assert_eq!(fetch_waiting(&client, &news, &url), 200);
+    }
+    let switches = engine_switches() - before;
+    eprintln!("{n} requests of 15 ms each: {switches} engine thread context switches");
+    assert!(
+        switches <= n / 3,
+        "{switches} engine thread switches for {n} slow requests"
+    );
+}

@@ -55,8 +55,12 @@ struct TurnState {
     left_at: Option<Instant>,
     /// When the first of the hosts now inside entered.
     entered_at: Option<Instant>,
-    /// When a leave last set the alarm (one lease ahead).
+    /// When a leave last set the alarm (one lease ahead); `None` once a host took it off.
     armed_at: Option<Instant>,
+    /// The alarm is set and has not rung yet (as far as we know).
+    armed: bool,
+    /// The last wait lasted half a lease or more: the next one probably will too.
+    long_waits: bool,
     /// (Without an alarm.) The engine thread sleeps without a deadline and wants a wake-up when
     /// the last host leaves (only after a host stayed in for a whole lease).
     wake_on_leave: bool,
@@ -76,6 +80,17 @@ impl Turn {
             st.hosts_in += 1;
             if st.hosts_in == 1 {
                 st.entered_at = Some(Instant::now());
+                // Waits that outlast the alarm would each ring it, and wake the engine thread,
+                // while the host is inside: after a long wait, take the alarm off for this one
+                // (the leave sets it again). Short waits leave it be (no system call).
+                if st.long_waits
+                    && st.armed
+                    && let Some(alarm) = &self.alarm
+                {
+                    alarm.disarm();
+                    st.armed = false;
+                    st.armed_at = None;
+                }
             }
             st.engine_waker.take()
         };
@@ -91,6 +106,9 @@ impl Turn {
         if st.hosts_in == 0 {
             let now = Instant::now();
             st.left_at = Some(now);
+            st.long_waits = st
+                .entered_at
+                .is_some_and(|t| now.saturating_duration_since(t) >= HALF_LEASE);
             st.entered_at = None;
             match &self.alarm {
                 // Set less than half a lease ago: it rings at least half a lease from now.
@@ -101,6 +119,7 @@ impl Turn {
                 Some(alarm) => {
                     alarm.ring_in(LEASE);
                     st.armed_at = Some(now);
+                    st.armed = true;
                 }
                 None if st.wake_on_leave => {
                     st.wake_on_leave = false;
@@ -126,6 +145,7 @@ impl Turn {
                 if let Some(alarm) = &self.alarm {
                     // Normally set already by a leave; make sure it rings for this absence.
                     alarm.ring_in(enough - away);
+                    st.armed = true;
                 }
             }
             // With hosts inside, the last one to leave sets the alarm.
@@ -134,6 +154,7 @@ impl Turn {
                 let rang = alarm.wait();
                 st = self.lock();
                 if rang {
+                    st.armed = false;
                     continue;
                 }
                 // The alarm failed (it should not): look again after a lease.
@@ -231,6 +252,22 @@ mod alarm {
             unsafe { libc::timerfd_settime(self.0.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
         }
 
+        /// Take the alarm off (a ring already due stays readable).
+        pub(super) fn disarm(&self) {
+            let spec = libc::itimerspec {
+                it_interval: libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
+                it_value: libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
+            };
+            // SAFETY: as in `ring_in`; a zero `it_value` disarms the timer.
+            unsafe { libc::timerfd_settime(self.0.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        }
+
         /// Sleep until it rings (or rang since the last wait); false if the read failed.
         pub(super) fn wait(&self) -> bool {
             let mut expirations = 0u64;
@@ -268,6 +305,9 @@ mod alarm {
             None
         }
         pub(super) fn ring_in(&self, _after: Duration) {
+            match *self {}
+        }
+        pub(super) fn disarm(&self) {
             match *self {}
         }
         pub(super) fn wait(&self) -> bool {

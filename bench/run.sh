@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# bench/run.sh - the whole tpt-http benchmark suite (issue 5) in one command.
+# bench/run.sh - the whole tpt-http benchmark suite (issues 5 and 15) in one command.
 #
-#   bench/run.sh            full run (about 3-5 minutes on a 2-core VM)
+#   bench/run.sh            full run (about 5-7 minutes on a 2-core VM)
 #   bench/run.sh --smoke    tiny sizes, one round; for CI (well under 2 minutes once built)
 #
 # Options:

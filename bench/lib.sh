@@ -4,7 +4,9 @@
 #
 # Functions:
 #   bench_install   apt-get install the tools the benchmarks need, if missing
-#   nginx_start     start a private nginx on 127.0.0.1; exports NGINX_PORT,
+#   nginx_start     start a private nginx on 127.0.0.1; exports NGINX_PORT (http),
+#                   NGINX_TLS_PORT (https, h2 by ALPN), NGINX_TLS1_PORT (https,
+#                   HTTP/1.1 only), NGINX_CA (the CA file, made at run time),
 #                   NGINX_PID, NGINX_RUNDIR
 #   nginx_stop      stop that nginx and remove its run directory
 #   build_anchors   compile bench/anchors/*.c (curl_multi, curl_hold,
@@ -25,12 +27,14 @@ BENCH_OUT="${BENCH_OUT:-$BENCH_DIR/target}"
 bench_log() { printf '[bench] %s\n' "$*" >&2; }
 
 # Install nginx-light, libcurl4-openssl-dev, wrk, gcc, curl (which nginx_start
-# uses to probe the server), python3 and time (/usr/bin/time) if any of them is
-# missing; with BENCH_OPTIONAL set (bench/run.sh sets "hyperfine"), also those
+# uses to probe the server), python3, time (/usr/bin/time), openssl (nginx_start makes
+# a CA with it), valgrind (callgrind), lua5.1, lua-http and lua-cqueues (the Lua peer)
+# if any of them is missing; with BENCH_OPTIONAL set (bench/run.sh sets "hyperfine"), also those
 # optional packages when apt knows them (their absence is not an error).
 bench_install() {
     local missing=() pkg
-    for pkg in nginx-light libcurl4-openssl-dev wrk gcc curl python3 time ${BENCH_OPTIONAL:-}; do
+    for pkg in nginx-light libcurl4-openssl-dev wrk gcc curl python3 time openssl valgrind \
+        lua5.1 lua-http lua-cqueues ${BENCH_OPTIONAL:-}; do
         case "$pkg" in
             # Any nginx flavour is good enough if one is already installed.
             nginx-light) _bench_nginx_bin >/dev/null && continue ;;
@@ -39,6 +43,9 @@ bench_install() {
             curl) command -v curl >/dev/null 2>&1 && continue ;;
             python3) command -v python3 >/dev/null 2>&1 && continue ;;
             time) [ -x /usr/bin/time ] && continue ;;
+            openssl) command -v openssl >/dev/null 2>&1 && continue ;;
+            valgrind) command -v valgrind >/dev/null 2>&1 && continue ;;
+            lua5.1) command -v lua5.1 >/dev/null 2>&1 && continue ;;
             hyperfine) command -v hyperfine >/dev/null 2>&1 && continue ;;
         esac
         if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -133,8 +140,25 @@ PY
     return 1
 }
 
-# Start nginx in the background on a free port of 127.0.0.1, serving
-# $NGINX_RUNDIR/www: /small (100 bytes) and /1m (1 MiB).
+# Make a CA and a server certificate for 127.0.0.1 / localhost (ECDSA P-256, 2 days) in DIR:
+# ca.pem, server.pem, server.key.
+_bench_make_tls() {
+    local dir="$1"
+    mkdir -p "$dir" || return 1
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=tpt-http bench CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        >/dev/null 2>&1 || return 1
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+        -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1 || return 1
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+        "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$dir/ext.cnf"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+        -CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.pem" >/dev/null 2>&1
+}
+
+# Start nginx in the background on free ports of 127.0.0.1, serving
+# $NGINX_RUNDIR/www: /small (100 bytes) and /1m (1 MiB), over http and https.
 nginx_start() {
     if [ -n "${NGINX_PID:-}" ] && kill -0 "$NGINX_PID" 2>/dev/null; then
         bench_log "nginx already running (pid $NGINX_PID, port $NGINX_PORT)"
@@ -149,10 +173,18 @@ nginx_start() {
     # As root the workers would otherwise run as "nobody" and could not read
     # the private (0700) run directory.
     [ "$(id -u)" -eq 0 ] && user_line="user root;"
+    _bench_make_tls "$rundir/tls" || { bench_log "openssl could not make the TLS files"; return 1; }
 
+    local tls_port tls1_port
     for attempt in 1 2 3 4 5; do
         port="$(_bench_free_port)" || { bench_log "no free port found"; return 1; }
+        tls_port="$(_bench_free_port)" || { bench_log "no free port found"; return 1; }
+        tls1_port="$(_bench_free_port)" || { bench_log "no free port found"; return 1; }
+        if [ "$port" = "$tls_port" ] || [ "$port" = "$tls1_port" ] || [ "$tls_port" = "$tls1_port" ]; then
+            continue
+        fi
         sed -e "s|@RUNDIR@|$rundir|g" -e "s|@PORT@|$port|g" -e "s|@USER_LINE@|$user_line|g" \
+            -e "s|@TLS_PORT@|$tls_port|g" -e "s|@TLS1_PORT@|$tls1_port|g" \
             "$BENCH_DIR/nginx/nginx.conf.in" >"$rundir/nginx.conf"
         : >"$rundir/error.log"
         local pin=()
@@ -168,9 +200,11 @@ nginx_start() {
             if ! kill -0 "$pid" 2>/dev/null; then
                 break
             fi
-            if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/small"; then
+            if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/small" &&
+                curl -s -o /dev/null --max-time 1 --cacert "$rundir/tls/ca.pem" "https://127.0.0.1:$tls_port/small"; then
                 export NGINX_PORT="$port" NGINX_PID="$pid" NGINX_RUNDIR="$rundir"
-                bench_log "nginx pid $pid on 127.0.0.1:$port (run dir $rundir${NGINX_CPUS:+, cpus $NGINX_CPUS})"
+                export NGINX_TLS_PORT="$tls_port" NGINX_TLS1_PORT="$tls1_port" NGINX_CA="$rundir/tls/ca.pem"
+                bench_log "nginx pid $pid on 127.0.0.1:$port, https $tls_port (h2) and $tls1_port (HTTP/1.1) (run dir $rundir${NGINX_CPUS:+, cpus $NGINX_CPUS})"
                 return 0
             fi
             sleep 0.1
@@ -219,7 +253,7 @@ nginx_stop() {
     if [ -n "${NGINX_RUNDIR:-}" ] && [ -z "${BENCH_KEEP_RUNDIR:-}" ]; then
         rm -rf "$NGINX_RUNDIR"
     fi
-    unset NGINX_PID NGINX_PORT NGINX_RUNDIR
+    unset NGINX_PID NGINX_PORT NGINX_RUNDIR NGINX_TLS_PORT NGINX_TLS1_PORT NGINX_CA
     return 0
 }
 

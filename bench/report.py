@@ -22,6 +22,8 @@ SIDE_NAMES = {
     "curl_multi": "libcurl multi",
     "curl_cli": "curl CLI",
     "wrk": "wrk",
+    "luahttp_new": "lua-http (new connection per request)",
+    "luahttp_reuse": "lua-http (reused connections)",
 }
 
 
@@ -85,7 +87,9 @@ def fmt(v, kind):
     if kind == "us":
         return f"{v:.2f}"
     if kind == "int":
-        return f"{v:.0f}"
+        return f"{v:,.0f}"
+    if kind == "csw":
+        return f"{v:.3f}"
     if kind == "x":
         return f"{v:.2f}x"
     return f"{v:g}"
@@ -118,11 +122,13 @@ def build_rows(d, meta):
     scenarios that were run."""
     ran = set(meta.get("scenarios", "P1,P2,P3,P4,P5,P6").split(","))
     rows = []
-    for scen in ("P1", "P2", "P3", "P4", "P5", "P6"):
+    for scen in ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9"):
         if scen in ran:
             rows += ROWS[scen](d, meta)
-    if "P1" in ran or "P6" in ran:
-        rows += cpu_rows(d, meta)
+        if scen == "P1" and scen in ran:
+            rows += csw_rows(d, meta)
+        if scen == "P6" and ("P1" in ran or "P6" in ran):
+            rows += cpu_rows(d, meta)
     return rows
 
 
@@ -138,6 +144,8 @@ def p1_rows(d, meta):
         r = ratio(ours, curl)
         if cfg == "16:16":
             target, holds = ">= 1.25x", verdict(None if r is None else r >= 1.25)
+        elif cfg == "1:1":
+            target, holds = ">= 1.0x", verdict(None if r is None else r >= 1.0)
         else:
             target, holds = "(info)", ""
         label = f"P1 {k} in flight, cap {cap}"
@@ -146,6 +154,87 @@ def p1_rows(d, meta):
         rows.append((label, "req/s, higher is better", fmt(ours, "rps"),
                      f"{fmt(curl, 'rps')} (libcurl multi)", fmt(r, "x"), target, holds,
                      f"wrk -t1 -c{k}: {fmt(wrk, 'rps')}"))
+    return rows
+
+
+def csw_rows(d, meta):
+    """Context switches per request in P1: our engine thread (the thread switches a request
+    costs), and each whole process (wait4 rusage), which includes waiting for the server."""
+    rows = []
+    for cfg in meta.get("p1_configs", "").split():
+        k, cap = cfg.split(":")
+        if k != cap or k not in ("1", "16"):
+            continue
+        v = f"K={k} cap={cap}"
+        eng = d.med("P1", v, "ours", "engine_csw_per_req")
+        host = d.med("P1", v, "ours", "host_csw_per_req")
+        rows.append((f"P1 {k} in flight, cap {cap}: thread switches",
+                     "engine thread context switches per request, lower is better",
+                     fmt(eng, "csw"), "— (libcurl multi has one thread)", "—", "<= 0.05",
+                     verdict(None if eng is None else eng <= 0.05),
+                     f"host (Lua) thread: {fmt(host, 'csw')} per request (mostly waiting for the server)"))
+        ours = d.med("P1", v, "ours", "vcsw_per_req")
+        curl = d.med("P1", v, "curl_multi", "vcsw_per_req")
+        ours_i = d.med("P1", v, "ours", "ivcsw_per_req")
+        curl_i = d.med("P1", v, "curl_multi", "ivcsw_per_req")
+        rows.append((f"P1 {k} in flight, cap {cap}: process switches",
+                     "voluntary context switches per request (whole process), lower is better",
+                     fmt(ours, "csw"), f"{fmt(curl, 'csw')} (libcurl multi)", fmt(ratio(ours, curl), "x"),
+                     "(info)", "",
+                     f"a client faster than the server waits for it more often; involuntary (preempted by "
+                     f"others' load): ours {fmt(ours_i, 'csw')}, curl {fmt(curl_i, 'csw')}"))
+    return rows
+
+
+def p7_rows(d, meta):
+    rows = []
+    k = meta.get("p7_k", "16")
+    for label, what in ((f"h2 keep-alive K={k}", "keep-alive, h2"),
+                        (f"HTTP/1.1 keep-alive K={k}", "keep-alive, HTTP/1.1"),
+                        (f"HTTP/1.1 new connection K={k}", "a new connection (full TLS handshake) per request, HTTP/1.1")):
+        ours = d.med("P7", label, "ours", "rps")
+        curl = d.med("P7", label, "curl_multi", "rps")
+        co = d.med("P7", label, "ours", "cpu_proc_us_per_req")
+        cc = d.med("P7", label, "curl_multi", "cpu_proc_us_per_req")
+        vo = d.med("P7", label, "ours", "vcsw_per_req")
+        vc = d.med("P7", label, "curl_multi", "vcsw_per_req")
+        rows.append((f"P7 HTTPS, {what}, {k} in flight", "req/s, higher is better", fmt(ours, "rps"),
+                     f"{fmt(curl, 'rps')} (libcurl multi, OpenSSL)", fmt(ratio(ours, curl), "x"), "(info)", "",
+                     f"CPU µs/req ours {fmt(co, 'us')}, curl {fmt(cc, 'us')} ({fmt(ratio(co, cc), 'x')}); "
+                     f"voluntary switches/req ours {fmt(vo, 'csw')}, curl {fmt(vc, 'csw')}"))
+    return rows
+
+
+def p8_rows(d, meta):
+    rows = []
+    for k in meta.get("p8_configs", "").split():
+        v = f"K={k}"
+        ours = d.med("P8", v, "ours", "rps")
+        co = d.med("P8", v, "ours", "cpu_proc_us_per_req")
+        for side, what in (("luahttp_new", "new connection per request"),
+                           ("luahttp_reuse", "connections reused by hand")):
+            other = d.med("P8", v, side, "rps")
+            oc = d.med("P8", v, side, "cpu_proc_us_per_req")
+            rows.append((f"P8 Lua peer, {k} in flight", "req/s, higher is better", fmt(ours, "rps"),
+                         f"{fmt(other, 'rps')} (lua-http + cqueues, {what})", fmt(ratio(ours, other), "x"),
+                         "(info)", "",
+                         f"CPU µs/req ours {fmt(co, 'us')}, lua-http {fmt(oc, 'us')}"))
+    return rows
+
+
+def p9_rows(d, meta):
+    rows = []
+    for k in meta.get("p9_configs", "").split():
+        v = f"K={k}"
+        ours = d.med("P9", v, "ours", "instr_per_req")
+        curl = d.med("P9", v, "curl_multi", "instr_per_req")
+        cpu_o = d.med("P1", f"K={k} cap={k}", "ours", "cpu_proc_us_per_req")
+        cpu_c = d.med("P1", f"K={k} cap={k}", "curl_multi", "cpu_proc_us_per_req")
+        rows.append((f"P9 instructions per request, {k} in flight", "callgrind Ir per request (every thread), lower is better",
+                     fmt(ours, "int"), f"{fmt(curl, 'int')} (libcurl multi)", fmt(ratio(ours, curl), "x"),
+                     "(info)", "",
+                     f"next to P1's rusage CPU µs/req (noisy): ours {fmt(cpu_o, 'us')}, curl {fmt(cpu_c, 'us')} "
+                     f"({fmt(ratio(cpu_o, cpu_c), 'x')}); N = {meta.get('p9_n', '?')}"))
     return rows
 
 
@@ -252,7 +341,8 @@ def cpu_rows(d, meta):
     return rows
 
 
-ROWS = {"P1": p1_rows, "P2": p2_rows, "P3": p3_rows, "P4": p4_rows, "P5": p5_rows, "P6": p6_rows}
+ROWS = {"P1": p1_rows, "P2": p2_rows, "P3": p3_rows, "P4": p4_rows, "P5": p5_rows, "P6": p6_rows,
+        "P7": p7_rows, "P8": p8_rows, "P9": p9_rows}
 
 
 def table(rows):
@@ -285,6 +375,11 @@ def settings(meta):
         f"- P4: {meta.get('p4_sizes')} (sparse files served by nginx)",
         f"- P5: {meta.get('p5_runs')} runs per side per round ({meta.get('p5_method')})",
         f"- P6: {meta.get('p6_idle')} s idle window",
+        f"- P7: {meta.get('n_p7')} requests keep-alive, {meta.get('n_p7_new')} with a new connection each, "
+        f"{meta.get('p7_k')} in flight; {meta.get('openssl')}",
+        f"- P8: {meta.get('n_p8')} requests, in flight {meta.get('p8_configs')}; {meta.get('lua_http')}",
+        f"- P9: N1 N2 = {meta.get('p9_n')}, in flight {meta.get('p9_configs')}, {meta.get('p9_rounds')} round(s); "
+        f"{meta.get('valgrind')}",
     ]
     lines = [line for line in lines if line[2:4] in ran]
     if smoke:

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# bench/run.sh - the whole tpt-http benchmark suite (issue 5) in one command.
+# bench/run.sh - the whole tpt-http benchmark suite (issues 5 and 15) in one command.
 #
-#   bench/run.sh            full run (about 3-5 minutes on a 2-core VM)
+#   bench/run.sh            full run (about 5-7 minutes on a 2-core VM)
 #   bench/run.sh --smoke    tiny sizes, one round; for CI (well under 2 minutes once built)
 #
 # Options:
 #   --smoke            tiny sizes (see below), R=1; results go to bench/results/smoke/
 #   --rounds R         rounds per scenario (default 3; smoke 1)
-#   --only LIST        run only these scenarios, e.g. --only P1,P3 (default: P1..P6)
+#   --only LIST        run only these scenarios, e.g. --only P1,P3 (default: P1..P9)
 #   -h, --help         this text
 #
 # It installs what is missing (apt-get, when root or with sudo: nginx-light,
-# libcurl4-openssl-dev, wrk, curl, gcc, python3, time; hyperfine if apt has it),
+# libcurl4-openssl-dev, wrk, curl, gcc, python3, time, openssl, valgrind, lua5.1, lua-http,
+# lua-cqueues; hyperfine if apt has it),
 # builds our CLI (cargo build --release -p tpt-http-cli) and the C anchors
 # (bench/anchors/*.c into bench/target), starts a private nginx on 127.0.0.1, and
 # runs each scenario R rounds, alternating our side and the anchor (the anchor first
@@ -26,7 +27,9 @@
 #   P1  N small GETs (100 B) from nginx, K in flight, keep-alive; ours vs libcurl multi
 #       (bench/anchors/curl_multi.c) vs wrk -t1 -cK (the server's ceiling), at
 #       K:cap = 1:1, 16:16, 256:256 and TPT's cap 16:1 (cap = --max-host-connections for
-#       ours, CURLMOPT_MAX_HOST_CONNECTIONS for curl multi). N=20000 / 500.
+#       ours, CURLMOPT_MAX_HOST_CONNECTIONS for curl multi). N=20000 / 500. Also context
+#       switches per request: of each whole process (voluntary and involuntary, wait4
+#       rusage), and of our engine thread and host thread (bench/p1.lua reads /proc).
 #   P2  status() on every one of N running requests (to bench/anchors/hang_server.c, which
 #       accepts and never answers) in one tick, timed with socket.gettime() over TICKS
 #       ticks; median ms per tick. N=10000 / 100.
@@ -44,6 +47,19 @@
 #       request in P1 K=16: ours for the whole process (bench/anchors/rusage.c: wait4,
 #       like /usr/bin/time but with microseconds), curl multi from its own getrusage
 #       (whole-process figure recorded too). IDLE=5 / 1.
+#   P7  HTTPS against nginx with a CA made at run time, K=P7_K (16) in flight, ours vs libcurl
+#       multi with OpenSSL (bench/anchors/curl_multi.c, CURL_MULTI_* settings): keep-alive over
+#       h2, keep-alive over HTTP/1.1, and HTTP/1.1 with a new connection per request (ours:
+#       `Connection: close` from the script; curl: CURLOPT_FRESH_CONNECT + FORBID_REUSE; the
+#       server resumes no sessions, so every request is a full handshake). Rate, CPU and
+#       context switches per request. N=20000 keep-alive, 2000 new connections / 300, 50.
+#   P8  the Lua peer: ours (bench/p1.lua) vs lua-http on cqueues under lua5.1
+#       (bench/luahttp.lua) opening a connection per request (http.request) and reusing K
+#       connections by hand (http.client), plain HTTP, K = 1 and 16. N=5000 / 100.
+#   P9  instructions per request under valgrind --tool=callgrind (every thread), ours vs
+#       libcurl multi, plain HTTP keep-alive, K = 1 and 16: (instructions for N2 requests -
+#       for N1) / (N2 - N1), so start-up cancels out. P9_ROUNDS rounds (default 1: the counts
+#       barely move). N1,N2 = 500,2500 / 20,80.
 #
 # Before every round the share of CPU busy with others' work (0.5 s sample, while nothing of
 # ours runs) is recorded; BENCH_QUIET_WAIT=S waits up to S seconds for it to fall under
@@ -51,6 +67,8 @@
 #
 # Environment (overrides): N_P1, P1_CONFIGS ("1:1 16:16 256:256 16:1"), WRK_SECONDS,
 #   N_P2, P2_TICKS, P3_SIZES, P4_SIZES, P5_RUNS, P5_TOOL (loop: no hyperfine), P6_IDLE,
+#   N_P7, N_P7_NEW, P7_K (16), N_P8, P8_CONFIGS ("1 16"), P9_N ("N1 N2"), P9_CONFIGS ("1 16"),
+#   P9_ROUNDS (1),
 #   TPT_HTTP (our CLI; when set, nothing is built for it), BENCH_RESULTS (output
 #   directory), BENCH_OUT (anchors), BENCH_KEEP_WORK (keep the temporary work directory),
 #   PIN (empty; "split": nginx and hang server on CPU 0, clients on the others;
@@ -74,7 +92,7 @@ usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,
 COMMAND_LINE="${BENCH_QUIET_WAIT:+BENCH_QUIET_WAIT=$BENCH_QUIET_WAIT }bench/run.sh${*:+ $*}"
 MODE=full
 ROUNDS=""
-ONLY="P1,P2,P3,P4,P5,P6"
+ONLY="P1,P2,P3,P4,P5,P6,P7,P8,P9"
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) MODE=smoke ;;
@@ -93,17 +111,20 @@ if [ "$MODE" = smoke ]; then
     : "${ROUNDS:=1}"
     : "${N_P1:=500}" "${WRK_SECONDS:=1}" "${N_P2:=100}" "${P2_TICKS:=10}"
     : "${P3_SIZES:=100}" "${P4_SIZES:=1M}" "${P5_RUNS:=3}" "${P6_IDLE:=1}"
+    : "${N_P7:=300}" "${N_P7_NEW:=50}" "${N_P8:=100}" "${P9_N:=20 80}"
     : "${BENCH_RESULTS:=$BENCH_DIR/results/smoke}"
 else
     : "${ROUNDS:=3}"
     : "${N_P1:=20000}" "${WRK_SECONDS:=2}" "${N_P2:=10000}" "${P2_TICKS:=60}"
     : "${P3_SIZES:=1000 10000}" "${P4_SIZES:=1M 64M 1G}" "${P5_RUNS:=20}" "${P6_IDLE:=5}"
+    : "${N_P7:=20000}" "${N_P7_NEW:=2000}" "${N_P8:=5000}" "${P9_N:=500 2500}"
     : "${BENCH_RESULTS:=$BENCH_DIR/results}"
 fi
 : "${P1_CONFIGS:=1:1 16:16 256:256 16:1}"
+: "${P7_K:=16}" "${P8_CONFIGS:=1 16}" "${P9_CONFIGS:=1 16}" "${P9_ROUNDS:=1}"
 case "$ROUNDS" in '' | *[!0-9]* | 0) echo "run.sh: --rounds needs a positive number" >&2; exit 2 ;; esac
 for s in $(printf '%s' "$ONLY" | tr ',' ' '); do
-    case "$s" in P[1-6]) ;; *) echo "run.sh: --only takes P1..P6 (got $s)" >&2; exit 2 ;; esac
+    case "$s" in P[1-9]) ;; *) echo "run.sh: --only takes P1..P9 (got $s)" >&2; exit 2 ;; esac
 done
 want() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
 
@@ -190,6 +211,62 @@ failed() {
 
 # Value of KEY=... in a line.
 field() { printf '%s\n' "$2" | grep -o "\\b$1=[^ ]*" | head -n1 | cut -d= -f2; }
+
+# rec_csw SCENARIO VARIANT SIDE ROUND N RUSAGE_LINE: context switches per request of the
+# whole process (voluntary: it waited; involuntary: it was preempted).
+rec_csw() {
+    local v i
+    v="$(field vcsw "$6")"
+    i="$(field ivcsw "$6")"
+    [ -n "$v" ] && rec "$1" "$2" "$3" "$4" vcsw_per_req "$(awk -v a="$v" -v n="$5" 'BEGIN { printf "%.4f", a / n }')"
+    [ -n "$i" ] && rec "$1" "$2" "$3" "$4" ivcsw_per_req "$(awk -v a="$i" -v n="$5" 'BEGIN { printf "%.4f", a / n }')"
+    return 0
+}
+
+# rec_threads SCENARIO VARIANT ROUND N LINE: from bench/p1.lua's result line, the context
+# switches per request of our engine thread and of the host's thread.
+rec_threads() {
+    local e h
+    e="$(field engine_csw "$5")"
+    h="$(field host_csw "$5")"
+    if [ -n "$e" ] && [ "$e" -ge 0 ] 2>/dev/null; then
+        rec "$1" "$2" ours "$3" engine_csw_per_req "$(awk -v a="$e" -v n="$4" 'BEGIN { printf "%.4f", a / n }')"
+    fi
+    if [ -n "$h" ] && [ "$h" -ge 0 ] 2>/dev/null; then
+        rec "$1" "$2" ours "$3" host_csw_per_req "$(awk -v a="$h" -v n="$4" 'BEGIN { printf "%.4f", a / n }')"
+    fi
+    return 0
+}
+
+# run_rate SCENARIO VARIANT SIDE ROUND N PREFIX CMD...: run CMD under bench/anchors/rusage;
+# record the rate from the line of its output that starts with PREFIX (its rps=), the
+# whole process's CPU and context switches per request. Returns non-zero if it failed.
+run_rate() {
+    local scen="$1" v="$2" side="$3" round="$4" n="$5" prefix="$6" out err t line rps cpu
+    shift 6
+    out="$WORK/rate.out"
+    err="$WORK/rate.err"
+    t="$WORK/rate.rusage"
+    : >"$t"
+    if ! run_cmd 600 "$out" "$err" "${CLIENT[@]}" "$BENCH_OUT/rusage" "$t" "$@"; then
+        failed "$scen" "$side $v round $round" "$err" "$out"
+        return 1
+    fi
+    line="$(grep "^$prefix" "$out" | tail -n1)"
+    rps="$(field rps "$line")"
+    if [ -z "$rps" ]; then
+        failed "$scen" "$side $v round $round printed no rate" "$out" "$err"
+        return 1
+    fi
+    rec "$scen" "$v" "$side" "$round" rps "$rps"
+    [ "$side" = ours ] && rec_threads "$scen" "$v" "$round" "$n" "$line"
+    line="$(cat "$t")"
+    cpu="$(awk -v u="$(field user "$line")" -v s="$(field sys "$line")" -v n="$n" \
+        'BEGIN { printf "%.3f", (u + s) * 1e6 / n }')"
+    rec "$scen" "$v" "$side" "$round" cpu_proc_us_per_req "$cpu"
+    rec_csw "$scen" "$v" "$side" "$round" "$n" "$line"
+    bench_log "$scen $v round $round $side: ${rps} req/s, ${cpu} us CPU/req, $(field vcsw "$line") + $(field ivcsw "$line") context switches"
+}
 
 # run_cmd SECONDS OUT ERR CMD...: run CMD (in the background, so that a signal to this
 # script is handled at once) under timeout, stdout to OUT and stderr to ERR; returns its
@@ -377,6 +454,7 @@ p1() {
                         line="$(grep '^tpt_http requests=' "$out" | tail -n1)"
                         rps="$(field rps "$line")"
                         cpu=""
+                        rec_threads P1 "$v" "$round" "$N_P1" "$line"
                         ;;
                     wrk)
                         if ! run_cmd 60 "$out" "$err" "${CLIENT[@]}" wrk -t1 -c "$k" -d "${WRK_SECONDS}s" "$SMALL_URL"; then
@@ -398,6 +476,7 @@ p1() {
                     proc="$(awk -v u="$(field user "$line")" -v s="$(field sys "$line")" \
                         -v n="$N_P1" 'BEGIN { printf "%.3f", (u + s) * 1e6 / n }')"
                     rec P1 "$v" "$side" "$round" cpu_proc_us_per_req "$proc"
+                    rec_csw P1 "$v" "$side" "$round" "$N_P1" "$line"
                     # Ours has no in-process figure: the whole process is its CPU.
                     [ "$side" = ours ] && cpu="$proc"
                 fi
@@ -728,9 +807,124 @@ p6() {
     done
 }
 
+# ---------------------------------------------------------------- P7
+
+p7() {
+    local variant label port ver close n round side
+    for variant in h2 h1 new; do
+        case "$variant" in
+            h2) label="h2 keep-alive K=$P7_K" port="$NGINX_TLS_PORT" ver=2 close="" n="$N_P7" ;;
+            h1) label="HTTP/1.1 keep-alive K=$P7_K" port="$NGINX_TLS1_PORT" ver=1.1 close="" n="$N_P7" ;;
+            new) label="HTTP/1.1 new connection K=$P7_K" port="$NGINX_TLS1_PORT" ver=1.1 close=close n="$N_P7_NEW" ;;
+        esac
+        local url="https://127.0.0.1:$port/small"
+        bench_log "P7 $label: N=$n, $ROUNDS rounds"
+        for round in $(seq 1 "$ROUNDS"); do
+            quiet_gate P7 "$label" "$round"
+            local order=(curl_multi ours)
+            [ $((round % 2)) -eq 0 ] && order=(ours curl_multi)
+            for side in "${order[@]}"; do
+                case "$side" in
+                    curl_multi)
+                        run_rate P7 "$label" curl_multi "$round" "$n" "curl_multi " \
+                            env CURL_MULTI_CAINFO="$NGINX_CA" CURL_MULTI_HTTP="$ver" \
+                            CURL_MULTI_FRESH="$([ -n "$close" ] && echo 1 || echo 0)" \
+                            "$BENCH_OUT/curl_multi" "$url" "$n" "$P7_K" "$P7_K"
+                        ;;
+                    ours)
+                        # shellcheck disable=SC2086 # $close is empty or one word
+                        run_rate P7 "$label" ours "$round" "$n" tpt_http \
+                            "$TPT_HTTP" run --fps 0 --ca-file "$NGINX_CA" --max-host-connections "$P7_K" \
+                            bench/p1.lua "$url" "$n" "$P7_K" $close
+                        ;;
+                esac
+            done
+        done
+    done
+}
+
+# ---------------------------------------------------------------- P8
+
+p8() {
+    local k round side v
+    for k in $P8_CONFIGS; do
+        v="K=$k"
+        bench_log "P8 $v: N=$N_P8, $ROUNDS rounds"
+        for round in $(seq 1 "$ROUNDS"); do
+            quiet_gate P8 "$v" "$round"
+            local order=(luahttp_new luahttp_reuse ours)
+            [ $((round % 2)) -eq 0 ] && order=(ours luahttp_reuse luahttp_new)
+            for side in "${order[@]}"; do
+                case "$side" in
+                    luahttp_new | luahttp_reuse)
+                        run_rate P8 "$v" "$side" "$round" "$N_P8" luahttp \
+                            lua5.1 bench/luahttp.lua "$SMALL_URL" "$N_P8" "$k" "${side#luahttp_}"
+                        ;;
+                    ours)
+                        run_rate P8 "$v" ours "$round" "$N_P8" tpt_http \
+                            "$TPT_HTTP" run --fps 0 --allow-http --max-host-connections "$k" \
+                            bench/p1.lua "$SMALL_URL" "$N_P8" "$k"
+                        ;;
+                esac
+            done
+        done
+    done
+}
+
+# ---------------------------------------------------------------- P9
+
+# p9_instr SIDE K N: instructions (callgrind's Ir, every thread) for N requests; sets P9_IR.
+p9_instr() {
+    local side="$1" k="$2" n="$3" out="$WORK/p9.out" err="$WORK/p9.err"
+    P9_IR=""
+    local cmd
+    case "$side" in
+        ours) cmd=("$TPT_HTTP" run --fps 0 --allow-http --max-host-connections "$k" bench/p1.lua "$SMALL_URL" "$n" "$k") ;;
+        curl_multi) cmd=("$BENCH_OUT/curl_multi" "$SMALL_URL" "$n" "$k" "$k") ;;
+    esac
+    if ! run_cmd 600 "$out" "$err" "${CLIENT[@]}" valgrind --tool=callgrind \
+        --callgrind-out-file="$WORK/callgrind.%p" "${cmd[@]}"; then
+        failed P9 "$side K=$k N=$n under callgrind" "$err" "$out"
+        return 1
+    fi
+    rm -f "$WORK"/callgrind.*
+    P9_IR="$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$err" | tail -n1)"
+    if [ -z "$P9_IR" ]; then
+        failed P9 "$side K=$k N=$n: no instruction count" "$err"
+        return 1
+    fi
+}
+
+p9() {
+    local n1 n2 k round side ir1 ir2 per
+    read -r n1 n2 <<<"$P9_N"
+    if ! command -v valgrind >/dev/null 2>&1; then
+        failed P9 "valgrind not found"
+        return
+    fi
+    for k in $P9_CONFIGS; do
+        local v="K=$k"
+        bench_log "P9 $v: callgrind, N=$n1 and $n2, $P9_ROUNDS rounds"
+        for round in $(seq 1 "$P9_ROUNDS"); do
+            local order=(curl_multi ours)
+            [ $((round % 2)) -eq 0 ] && order=(ours curl_multi)
+            for side in "${order[@]}"; do
+                p9_instr "$side" "$k" "$n1" || continue
+                ir1="$P9_IR"
+                p9_instr "$side" "$k" "$n2" || continue
+                ir2="$P9_IR"
+                per="$(awk -v a="$ir1" -v b="$ir2" -v n1="$n1" -v n2="$n2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')"
+                rec P9 "$v" "$side" "$round" instr_per_req "$per"
+                rec P9 "$v" "$side" "$round" instr_startup "$(awk -v a="$ir1" -v p="$per" -v n1="$n1" 'BEGIN { printf "%.0f", a - p * n1 }')"
+                bench_log "P9 $v round $round $side: $per instructions per request"
+            done
+        done
+    done
+}
+
 # ---------------------------------------------------------------- run
 
-for s in P1 P2 P3 P4 P5 P6; do
+for s in P1 P2 P3 P4 P5 P6 P7 P8 P9; do
     if want "$s"; then
         ts="$EPOCHREALTIME"
         "$(printf '%s' "$s" | tr 'P' 'p')"
@@ -759,6 +953,17 @@ META="$WORK/meta.txt"
     echo "p4_sizes=$P4_SIZES"
     echo "p5_runs=$P5_RUNS"
     echo "p6_idle=$P6_IDLE"
+    echo "n_p7=$N_P7"
+    echo "n_p7_new=$N_P7_NEW"
+    echo "p7_k=$P7_K"
+    echo "n_p8=$N_P8"
+    echo "p8_configs=$P8_CONFIGS"
+    echo "p9_n=$P9_N"
+    echo "p9_configs=$P9_CONFIGS"
+    echo "p9_rounds=$P9_ROUNDS"
+    echo "openssl=$(openssl version 2>/dev/null | cut -d' ' -f1-2)"
+    echo "lua_http=$(dpkg-query -W -f='lua-http ${Version}, lua-cqueues ' lua-http 2>/dev/null)$(dpkg-query -W -f='${Version}' lua-cqueues 2>/dev/null)"
+    echo "valgrind=$(valgrind --version 2>/dev/null || echo none)"
     echo "pin=${PIN:-}"
     echo "nproc=$(nproc)"
     echo "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"

@@ -14,6 +14,13 @@
  * Usage: curl_multi URL N K [max_host_conns]
  *   max_host_conns defaults to K; 0 means no limit (libcurl's default).
  *
+ * Environment (for the HTTPS scenarios):
+ *   CURL_MULTI_CAINFO=FILE  trust the CA certificates in FILE (CURLOPT_CAINFO)
+ *   CURL_MULTI_HTTP=1.1     HTTP/1.1 only; =2: HTTP/2 over TLS (ALPN), as libcurl's default
+ *   CURL_MULTI_FRESH=1      a new connection for every request (CURLOPT_FRESH_CONNECT and
+ *                           CURLOPT_FORBID_REUSE): a full TLS handshake each time when the
+ *                           server resumes no sessions
+ *
  * Output (one line):
  *   curl_multi requests=N inflight=K seconds=S rps=R bytes=B user_cpu=U sys_cpu=Y
  */
@@ -98,6 +105,19 @@ static int start_request(CURLM *multi, const char *url, struct request *req)
 	curl_easy_setopt(req->easy, CURLOPT_MAXREDIRS, 10L);
 	curl_easy_setopt(req->easy, CURLOPT_USERAGENT, "tpt-http-bench curl_multi anchor");
 	curl_easy_setopt(req->easy, CURLOPT_NOSIGNAL, 1L);
+	const char *ca = getenv("CURL_MULTI_CAINFO");
+	if (ca && *ca)
+		curl_easy_setopt(req->easy, CURLOPT_CAINFO, ca);
+	const char *ver = getenv("CURL_MULTI_HTTP");
+	if (ver && strcmp(ver, "1.1") == 0)
+		curl_easy_setopt(req->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	else if (ver && strcmp(ver, "2") == 0)
+		curl_easy_setopt(req->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	const char *fresh = getenv("CURL_MULTI_FRESH");
+	if (fresh && strcmp(fresh, "1") == 0) {
+		curl_easy_setopt(req->easy, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(req->easy, CURLOPT_FORBID_REUSE, 1L);
+	}
 	if (curl_multi_add_handle(multi, req->easy) != CURLM_OK) {
 		curl_easy_cleanup(req->easy);
 		req->easy = NULL;

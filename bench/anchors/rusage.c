@@ -5,9 +5,10 @@
  *
  * Usage: rusage OUTFILE COMMAND [ARGS...]
  *   Runs COMMAND, waits for it with wait4() and writes one line to OUTFILE:
- *     wall=S user=S sys=S maxrss_kib=K
- *   (wall clock from CLOCK_MONOTONIC around fork/wait; user, sys and maxrss
- *   from the child's struct rusage). Exits with the command's status (128+N
+ *     wall=S user=S sys=S maxrss_kib=K vcsw=V ivcsw=I
+ *   (wall clock from CLOCK_MONOTONIC around fork/wait; user, sys, maxrss and
+ *   the voluntary and involuntary context switches of all its threads from the
+ *   child's struct rusage). Exits with the command's status (128+N
  *   if it died of signal N; 127 if it could not be run).
  */
 #define _GNU_SOURCE
@@ -61,9 +62,10 @@ int main(int argc, char **argv)
 	}
 	FILE *f = fopen(argv[1], "w");
 	if (f) {
-		fprintf(f, "wall=%.6f user=%.6f sys=%.6f maxrss_kib=%ld\n", wall,
+		fprintf(f, "wall=%.6f user=%.6f sys=%.6f maxrss_kib=%ld vcsw=%ld ivcsw=%ld\n", wall,
 			(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
-			(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
+			(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss,
+			ru.ru_nvcsw, ru.ru_nivcsw);
 		fclose(f);
 	} else {
 		perror("rusage: cannot write OUTFILE");

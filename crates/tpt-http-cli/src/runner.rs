@@ -138,8 +138,8 @@ pub fn run_source(name: &str, source: &[u8], args: &[String], opts: &RunOptions)
     };
     let mut next_tick = Instant::now();
     loop {
-        http.flush();
         let count = handlers.raw_len();
+        // (A queued request counts as in flight: it is started before the loop sleeps.)
         if count == 0 && http.in_flight() == 0 && waiting == 0 {
             return Ok(0);
         }
@@ -174,9 +174,11 @@ pub fn run_file(path: &str, args: &[String], opts: &RunOptions) -> Result<i32, R
     run_source(path, &source, args, opts)
 }
 
+/// Start the requests the last tick made, then wait for the next tick.
 fn wait_for_tick(http: &Http, frame: Option<Duration>, next_tick: &mut Instant) {
     match frame {
         Some(frame) => {
+            http.flush();
             *next_tick += frame;
             let now = Instant::now();
             if *next_tick > now {
@@ -186,10 +188,14 @@ fn wait_for_tick(http: &Http, frame: Option<Duration>, next_tick: &mut Instant) 
             }
         }
         None if http.in_flight() > 0 => {
-            // Sleep until a request finishes; the timeout only bounds a lost wake-up.
-            http.news().wait(Some(Duration::from_secs(1)));
+            // Run the engine on this thread until a request finishes, starting the new ones
+            // from there; the timeout only bounds a lost wake-up.
+            http.flush_and_wait(Some(Duration::from_secs(1)));
         }
-        None => std::thread::sleep(Duration::from_millis(1)),
+        None => {
+            http.flush();
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 

@@ -216,7 +216,8 @@ const PER_BYTE_GROWTH: f64 = 3.0;
 /// What the guards measured over one guarded section.
 #[derive(Clone, Copy, Debug)]
 struct Measured {
-    /// Engine thread CPU time (user and system).
+    /// CPU time (user and system) of the threads that ran the engine: its own thread, and the
+    /// scenario's and the bystander's threads, which run it while they wait in `News::wait`.
     cpu: Duration,
     /// Bytes the scripted servers of this test sent.
     bytes: u64,
@@ -257,6 +258,17 @@ fn bytes_sent() -> u64 {
     METERS.with(|m| m.borrow().iter().map(|m| m.get()).sum())
 }
 
+/// CPU time of the calling thread so far.
+fn this_thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    Duration::from_nanos(
+        stat.split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    )
+}
+
 /// CPU time of the engine thread (`tpt-http-engine`) so far; zero before it starts.
 fn engine_cpu() -> Duration {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -279,9 +291,9 @@ fn engine_cpu() -> Duration {
 }
 
 /// Fetch from a healthy server every [`BYSTANDER_EVERY`] until `stop` says so; each fetch's
-/// latency (each must be a 200). A fetch still waiting after [`HANG`] ends the bystander, its
-/// wait recorded.
-fn bystander(base: String, stop: std::sync::mpsc::Receiver<()>) -> Vec<Duration> {
+/// latency (each must be a 200), and this thread's CPU time. A fetch still waiting after
+/// [`HANG`] ends the bystander, its wait recorded.
+fn bystander(base: String, stop: std::sync::mpsc::Receiver<()>) -> (Vec<Duration>, Duration) {
     let client = client(policy());
     let news = News::new();
     let mut latencies = Vec::new();
@@ -291,7 +303,7 @@ fn bystander(base: String, stop: std::sync::mpsc::Receiver<()>) -> Vec<Duration>
         while !watcher.is_done() {
             if started.elapsed() >= HANG {
                 latencies.push(started.elapsed());
-                return latencies;
+                return (latencies, this_thread_cpu());
             }
             news.wait(Some(ms(5)));
         }
@@ -300,7 +312,7 @@ fn bystander(base: String, stop: std::sync::mpsc::Receiver<()>) -> Vec<Duration>
         assert_eq!((outcome.status, outcome.body.len()), (200, 64), "bystander");
         match stop.recv_timeout(BYSTANDER_EVERY) {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            _ => return latencies,
+            _ => return (latencies, this_thread_cpu()),
         }
     }
 }
@@ -311,13 +323,13 @@ fn guarded<T>(scenario: impl FnOnce() -> T) -> T {
     let healthy = Server::http();
     let (stop, stopped) = std::sync::mpsc::channel();
     let base = healthy.base_url();
-    let (bytes, cpu) = (bytes_sent(), engine_cpu());
+    let (bytes, cpu, own) = (bytes_sent(), engine_cpu(), this_thread_cpu());
     let by = std::thread::spawn(move || bystander(base, stopped));
     let out = scenario();
     let _ = stop.send(());
-    let latencies = by.join().expect("the bystander failed");
+    let (latencies, bystander_cpu) = by.join().expect("the bystander failed");
     let m = Measured {
-        cpu: engine_cpu().saturating_sub(cpu),
+        cpu: engine_cpu().saturating_sub(cpu) + this_thread_cpu().saturating_sub(own) + bystander_cpu,
         bytes: bytes_sent().saturating_sub(bytes),
         bystanders: latencies.len(),
         bystander_max: latencies.iter().copied().max().unwrap_or_default(),

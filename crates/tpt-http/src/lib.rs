@@ -148,6 +148,13 @@ impl Http {
         self.ctx.flush();
     }
 
+    /// [`Http::flush`], then wait like [`News::wait`] until a request of this state has news or
+    /// `timeout` passes. The waiting thread runs the engine (DESIGN.md, "The host drives while
+    /// it waits") and starts the queued requests from there, which wakes no other thread.
+    pub fn flush_and_wait(&self, timeout: Option<std::time::Duration>) -> bool {
+        self.ctx.news.wait_starting(timeout, || self.ctx.flush())
+    }
+
     /// Set (or clear) who `http.getAuthToken` acts for. The provider is asked at each call.
     pub fn set_identity(&self, provider: Option<Arc<dyn IdentityProvider>>) {
         *self.ctx.identity.borrow_mut() = provider;

@@ -22,6 +22,7 @@ use crate::failure::{Failure, FailureKind};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::task::Waker;
 use std::time::Duration;
 
 const RUNNING: u8 = 0;
@@ -55,7 +56,9 @@ impl Outcome {
 /// Wakes a host waiting for any request to change state (the runner's `--fps 0`).
 ///
 /// The engine notifies once per burst (see the module docs); a notify costs a system call only
-/// when the host is actually asleep in [`News::wait`].
+/// when the host is actually asleep in [`News::wait`]. While a host waits in [`News::wait`] its
+/// own thread runs the engine (DESIGN.md, "The host drives while it waits"), so a request the
+/// host waits for costs no switch between threads.
 #[derive(Clone, Default)]
 pub struct News {
     inner: Arc<NewsInner>,
@@ -70,6 +73,10 @@ struct NewsInner {
     sleepers: AtomicUsize,
     lock: Mutex<()>,
     cv: Condvar,
+    /// How many wakers wait in `wakers` (checked without the lock by `notify`).
+    polled: AtomicUsize,
+    /// Tasks waiting for news: the host's `wait` while it runs the engine on its own thread.
+    wakers: Mutex<Vec<Waker>>,
 }
 
 impl News {
@@ -86,16 +93,85 @@ impl News {
     /// Record news and wake a waiter.
     pub fn notify(&self) {
         let n = &*self.inner;
-        // SeqCst pairs with `wait`: either it sees the flag, or we see it as a sleeper.
-        if !n.flag.swap(true, Ordering::SeqCst) && n.sleepers.load(Ordering::SeqCst) > 0 {
-            let _guard = n.lock.lock().unwrap_or_else(|e| e.into_inner());
-            n.cv.notify_all();
+        // SeqCst pairs with `wait` and `poll_news`: either they see the flag, or we see them as
+        // a sleeper or a registered waker.
+        if !n.flag.swap(true, Ordering::SeqCst) {
+            if n.sleepers.load(Ordering::SeqCst) > 0 {
+                let _guard = n.lock.lock().unwrap_or_else(|e| e.into_inner());
+                n.cv.notify_all();
+            }
+            if n.polled.load(Ordering::SeqCst) > 0 {
+                let wakers = {
+                    let mut list = lock(&n.wakers);
+                    n.polled.store(0, Ordering::SeqCst);
+                    std::mem::take(&mut *list)
+                };
+                for w in wakers {
+                    w.wake();
+                }
+            }
+        }
+    }
+
+    /// Ready (and the news taken) once there is news; else `cx` is woken by the next notify.
+    pub(crate) fn poll_news(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let n = &*self.inner;
+        if n.flag.swap(false, Ordering::SeqCst) {
+            return std::task::Poll::Ready(());
+        }
+        {
+            let mut wakers = lock(&n.wakers);
+            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                wakers.push(cx.waker().clone());
+            }
+            n.polled.store(wakers.len(), Ordering::SeqCst);
+        }
+        if n.flag.swap(false, Ordering::SeqCst) {
+            return std::task::Poll::Ready(());
+        }
+        std::task::Poll::Pending
+    }
+
+    /// Drop `waker`, which `poll_news` registered (its wait ended another way).
+    pub(crate) fn forget_waker(&self, waker: &Waker) {
+        let n = &*self.inner;
+        if n.polled.load(Ordering::SeqCst) > 0 {
+            let mut list = lock(&n.wakers);
+            list.retain(|w| !w.will_wake(waker));
+            n.polled.store(list.len(), Ordering::SeqCst);
         }
     }
 
     /// Wait until there is news or `timeout` passes; clears the news. Returns whether there was news.
+    ///
+    /// Once the engine has started, the calling thread runs the engine while it waits (unless
+    /// it is inside a tokio runtime already): a request the host waits for then finishes on the
+    /// host's own thread, with no thread to wake on either side.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         let n = &*self.inner;
+        if n.flag.swap(false, Ordering::SeqCst) {
+            return true;
+        }
+        self.wait_starting(timeout, || {})
+    }
+
+    /// Call `start` (which starts transfers, e.g. [`crate::Http::flush`]), then wait as
+    /// [`News::wait`] does. A thread that runs the engine while it waits calls `start` from
+    /// there, so the transfers it starts wake no thread at all.
+    pub fn wait_starting(&self, timeout: Option<Duration>, start: impl FnOnce()) -> bool {
+        let n = &*self.inner;
+        let mut start = Some(start);
+        let mut run_start = || {
+            if let Some(f) = start.take() {
+                f();
+            }
+        };
+        if let Some(driver) = DRIVER.get()
+            && let Some(news) = driver.wait(self, timeout, &mut run_start)
+        {
+            return news;
+        }
+        run_start();
         if n.flag.swap(false, Ordering::SeqCst) {
             return true;
         }
@@ -121,6 +197,21 @@ impl News {
         drop(guard);
         n.flag.swap(false, Ordering::SeqCst)
     }
+}
+
+/// Who can run the engine on a waiting host's thread (the engine registers itself).
+pub(crate) trait Drive: Send + Sync {
+    /// Call `start`, then wait for `news` (or `timeout`), on this thread while running the
+    /// engine here; `None` when this thread cannot run it (then `start` was not called: the
+    /// caller calls it and sleeps on the condition variable).
+    fn wait(&self, news: &News, timeout: Option<Duration>, start: &mut dyn FnMut()) -> Option<bool>;
+}
+
+static DRIVER: OnceLock<&'static dyn Drive> = OnceLock::new();
+
+/// Let [`News::wait`] run the engine on the waiting thread.
+pub(crate) fn set_driver(driver: &'static dyn Drive) {
+    let _ = DRIVER.set(driver);
 }
 
 struct Shared {

@@ -14,6 +14,7 @@ mod redirect;
 mod target;
 mod trace;
 mod transfer;
+mod turn;
 
 /// Entry points for `fuzz/` (feature `fuzzing`): engine parts run on untrusted bytes in memory.
 #[cfg(feature = "fuzzing")]
@@ -63,11 +64,27 @@ use crate::failure::{Failure, FailureKind};
 use crate::spec::RequestSpec;
 use crate::state::{self, News, Outcome, Watcher};
 use std::sync::{Arc, OnceLock};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+use turn::{EngineTurn, HostInside, ON_ENGINE_THREAD, Turn};
 
-/// The process-wide engine runtime, started on first use on a thread named `tpt-http-engine`.
+/// The process-wide engine runtime, started on first use with its thread `tpt-http-engine`.
 pub(crate) fn runtime() -> &'static tokio::runtime::Handle {
-    static RUNTIME: OnceLock<tokio::runtime::Handle> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
+    engine().rt.handle()
+}
+
+/// The engine: one current-thread runtime, run by the thread `tpt-http-engine` except while a
+/// host runs it on its own thread as it waits for news (DESIGN.md, "The host drives while it
+/// waits"). At most one thread runs it at a time (tokio's current-thread scheduler hands its
+/// core to one `block_on` at a time).
+struct Engine {
+    rt: tokio::runtime::Runtime,
+    turn: Turn,
+}
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -75,18 +92,81 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Handle {
             .on_thread_park(state::flush_deferred_news)
             .build()
             .unwrap_or_else(|e| panic!("tpt-http: cannot start the engine runtime: {e}"));
-        let handle = rt.handle().clone();
         let spawned = std::thread::Builder::new()
             .name("tpt-http-engine".into())
-            .spawn(move || {
-                state::defer_news_on_this_thread();
-                rt.block_on(std::future::pending::<()>())
-            });
+            // `engine()` waits here until this initialisation is done.
+            .spawn(|| engine().run_engine_thread());
         if let Err(e) = spawned {
             panic!("tpt-http: cannot start the engine thread: {e}");
         }
-        handle
+        Engine {
+            rt,
+            turn: Turn::default(),
+        }
     })
+}
+
+impl Engine {
+    fn run_engine_thread(&'static self) {
+        ON_ENGINE_THREAD.with(|on| on.set(true));
+        state::defer_news_on_this_thread();
+        state::set_driver(self);
+        loop {
+            self.rt.block_on(EngineTurn(&self.turn));
+            // News held back for the next park goes out now: a host may be waiting for it
+            // without running the engine (it waits for the runtime).
+            state::flush_deferred_news();
+            self.turn.wait_for_hosts_to_leave();
+        }
+    }
+}
+
+impl state::Drive for Engine {
+    fn wait(&self, news: &News, timeout: Option<Duration>, start: &mut dyn FnMut()) -> Option<bool> {
+        // Not on the engine thread, nor inside any tokio runtime (block_on would panic there).
+        if ON_ENGINE_THREAD.with(|on| on.get()) || tokio::runtime::Handle::try_current().is_ok() {
+            return None;
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        self.turn.host_enters();
+        let _inside = HostInside(&self.turn);
+        let got = self.rt.block_on(async {
+            // Spawned from inside the runtime: onto its own queue, no wake-up.
+            start();
+            let sleep = deadline.map(|d| tokio::time::sleep_until(d.into()));
+            let mut sleep = std::pin::pin!(sleep);
+            let mut registered: Option<Waker> = None;
+            let mut ran = false;
+            let got = std::future::poll_fn(|cx| {
+                if news.poll_news(cx).is_ready() {
+                    return Poll::Ready(true);
+                }
+                registered = Some(cx.waker().clone());
+                match sleep.as_mut().as_pin_mut().map(|s| s.poll(cx)) {
+                    // A deadline already past (a host polling with a zero timeout) still lets
+                    // the runtime run what is ready and poll for I/O once: a host that polls
+                    // like this faster than a lease would otherwise hold the runtime without
+                    // ever running it.
+                    Some(Poll::Ready(())) if !ran => {
+                        ran = true;
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
+                    Some(Poll::Ready(())) => Poll::Ready(false),
+                    _ => {
+                        ran = true;
+                        Poll::Pending
+                    }
+                }
+            })
+            .await;
+            if let Some(w) = registered {
+                news.forget_waker(&w);
+            }
+            got
+        });
+        Some(got)
+    }
 }
 
 pub(crate) struct ClientInner {

@@ -553,7 +553,7 @@ impl Conn {
                         }
                         continue;
                     };
-                    let text = &self.buf[line];
+                    let text = &self.buf[line.clone()];
                     let next = match state {
                         Chunk::Size => match chunk_size(text)? {
                             0 => Chunk::Trailers(0),
@@ -570,39 +570,8 @@ impl Conn {
                             return Err(malformed("trailers too long"));
                         }
                         Chunk::Trailers(seen) => {
-                            // libcurl hands trailer lines to TPT's header callback, which takes
-                            // the first for a new head's status line (the list starts anew,
-                            // that line unlisted) and lists the rest that have a colon. A CR
-                            // inside a line ends it there, and the transfer then fails (libcurl
-                            // wants an LF after a trailer's CR).
-                            let cr = text.iter().position(|&b| b == b'\r');
-                            let part = &text[..cr.unwrap_or(text.len())];
-                            // libcurl stores trailers as headers: a line needs a colon, unless
-                            // it continues the one before (a blank first).
-                            let folded = matches!(part.first(), Some(b' ' | b'\t'));
-                            if !folded && !part.contains(&b':') {
-                                // libcurl refuses the line before TPT's callback sees it: the
-                                // list stands as it was (the head's, if this is the first).
-                                let err = malformed("trailer line without a colon");
-                                return Err(match self.trailer_list.take() {
-                                    Some(listed) => err.with_headers(listed),
-                                    None => err,
-                                });
-                            }
-                            let list = self.trailer_list.get_or_insert_with(Vec::new);
-                            if *seen > 0
-                                && let Some(colon) = part.iter().position(|&b| b == b':')
-                            {
-                                list.push((
-                                    part[..colon].to_ascii_lowercase(),
-                                    crate::spec::trim(&part[colon + 1..]).to_vec(),
-                                ));
-                            }
-                            if cr.is_some() {
-                                let listed = self.trailer_list.take().unwrap_or_default();
-                                return Err(malformed("CR inside a trailer line").with_headers(listed));
-                            }
-                            Chunk::Trailers(*seen + text.len().max(1))
+                            let seen = *seen;
+                            self.trailer_line(line, seen)?
                         }
                         Chunk::Data(_) => unreachable!("handled above"),
                     };
@@ -610,6 +579,45 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// A line of the trailers (`seen` bytes of them read before it), as libcurl and TPT's
+    /// header callback read it: the next chunk state, or the failure (with TPT's list).
+    fn trailer_line(&mut self, line: Range<usize>, seen: usize) -> Result<Chunk, Failure> {
+        let text = &self.buf[line];
+        // libcurl hands trailer lines to TPT's header callback, which takes
+        // the first for a new head's status line (the list starts anew,
+        // that line unlisted) and lists the rest that have a colon. A CR
+        // inside a line ends it there, and the transfer then fails (libcurl
+        // wants an LF after a trailer's CR).
+        let cr = text.iter().position(|&b| b == b'\r');
+        let part = &text[..cr.unwrap_or(text.len())];
+        // libcurl stores trailers as headers: a line needs a colon, unless
+        // it continues the one before (a blank first).
+        let folded = matches!(part.first(), Some(b' ' | b'\t'));
+        if !folded && !part.contains(&b':') {
+            // libcurl refuses the line before TPT's callback sees it: the
+            // list stands as it was (the head's, if this is the first).
+            let err = malformed("trailer line without a colon");
+            return Err(match self.trailer_list.take() {
+                Some(listed) => err.with_headers(listed),
+                None => err,
+            });
+        }
+        let list = self.trailer_list.get_or_insert_with(Vec::new);
+        if seen > 0
+            && let Some(colon) = part.iter().position(|&b| b == b':')
+        {
+            list.push((
+                part[..colon].to_ascii_lowercase(),
+                crate::spec::trim(&part[colon + 1..]).to_vec(),
+            ));
+        }
+        if cr.is_some() {
+            let listed = self.trailer_list.take().unwrap_or_default();
+            return Err(malformed("CR inside a trailer line").with_headers(listed));
+        }
+        Ok(Chunk::Trailers(seen + text.len().max(1)))
     }
 
     /// The header list TPT reports when the body ended in trailers (`None` without trailers).

@@ -494,6 +494,45 @@ async fn drain_redirect_body(client: &ClientInner, origin: &Origin, head: &Head,
     }
 }
 
+/// A connection to `origin` from the pool (`true`: reused), or a new one opened within the
+/// connect timeout.
+async fn connection(
+    client: &ClientInner,
+    origin: &Origin,
+    proxy: Option<&(String, u16)>,
+) -> Result<(Conn, bool), Failure> {
+    let slot = match client.pool.checkout(origin).await {
+        Checkout::Ready(conn) => return Ok((conn, true)),
+        Checkout::Open(slot) => slot,
+    };
+    let opened = tokio::time::timeout(
+        client.config.connect_timeout,
+        // Boxed: the TLS handshake's state is large and needed only when a connection is opened;
+        // inline, it would be copied with every request's task.
+        Box::pin(connect::open(
+            &client.tls,
+            origin,
+            proxy,
+            &client.config.hosts,
+            slot,
+        )),
+    )
+    .await
+    .map_err(|_| {
+        Failure::new(
+            FailureKind::TimedOut,
+            format!(
+                "connection timed out after {} ms",
+                client.config.connect_timeout.as_millis()
+            ),
+        )
+    })??;
+    if let Conn::H2(h2) = &opened {
+        client.pool.share_h2(origin, h2);
+    }
+    Ok((opened, false))
+}
+
 /// Send one request to `origin`, on a pooled connection or a new one. Returns the response head
 /// and where its body comes from.
 async fn exchange(
@@ -509,37 +548,7 @@ async fn exchange(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let (conn, reused) = match client.pool.checkout(origin).await {
-            Checkout::Ready(conn) => (conn, true),
-            Checkout::Open(slot) => {
-                let opened = tokio::time::timeout(
-                    client.config.connect_timeout,
-                    // Boxed: the TLS handshake's state is large and needed only when a connection
-                    // is opened; inline, it would be copied with every request's task.
-                    Box::pin(connect::open(
-                        &client.tls,
-                        origin,
-                        proxy,
-                        &client.config.hosts,
-                        slot,
-                    )),
-                )
-                .await
-                .map_err(|_| {
-                    Failure::new(
-                        FailureKind::TimedOut,
-                        format!(
-                            "connection timed out after {} ms",
-                            client.config.connect_timeout.as_millis()
-                        ),
-                    )
-                })??;
-                if let Conn::H2(h2) = &opened {
-                    client.pool.share_h2(origin, h2);
-                }
-                (opened, false)
-            }
-        };
+        let (conn, reused) = connection(client, origin, proxy).await?;
         // A reused connection may have been closed by the server just as the request went out:
         // that request was never answered, and goes again on another connection.
         let may_retry = reused && attempts < 4;

@@ -138,6 +138,14 @@ pub fn check_scheme(url: &Url, enforce_https: bool) -> Result<(), Failure> {
     }
 }
 
+/// Is `name` an HTTP token (the characters a header name may hold)?
+pub fn is_token(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// Does this header line (a name or a value) contain bytes that would split it into several
 /// lines on the wire?
 pub fn has_line_break(bytes: &[u8]) -> bool {
@@ -421,6 +429,15 @@ pub fn encode_multipart(items: &[FormItem], boundary: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens() {
+        assert!(is_token(b"X-Custom_Name.1"));
+        assert!(!is_token(b""));
+        assert!(!is_token(b"bad name"));
+        assert!(!is_token(b"colon:"));
+        assert!(!is_token("é".as_bytes()));
+    }
 
     fn code(raw: &str, https: bool) -> u16 {
         match parse_url(raw.as_bytes(), https) {

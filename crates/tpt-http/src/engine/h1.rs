@@ -811,14 +811,6 @@ fn chunk_size(line: &[u8]) -> Result<u64, Failure> {
         .ok_or_else(|| malformed("bad chunk size"))
 }
 
-/// Is `name` an HTTP token (the characters a header name may hold)?
-pub(crate) fn is_token(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -874,15 +866,6 @@ mod tests {
             Some(0),
             "not HTTP: stop too"
         );
-    }
-
-    #[test]
-    fn tokens() {
-        assert!(is_token(b"X-Custom_Name.1"));
-        assert!(!is_token(b""));
-        assert!(!is_token(b"bad name"));
-        assert!(!is_token(b"colon:"));
-        assert!(!is_token("é".as_bytes()));
     }
 
     #[test]

@@ -115,7 +115,7 @@ fn payload(spec: &mut RequestSpec) -> Result<Payload, Failure> {
             compressed: spec.compressed,
         }),
         Some(verb) => {
-            if verb.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+            if spec::has_line_break(verb) {
                 // A line break would let the verb write headers of its own (request injection).
                 return Err(Failure::new(FailureKind::Internal, "invalid method name"));
             }
@@ -640,13 +640,13 @@ fn request_headers(
         merged.retain(|(n, _)| !n.eq_ignore_ascii_case(b"host"));
     }
     for (name, value) in &merged {
-        if !h1::is_token(name) {
+        if !spec::is_token(name) {
             return Err(Failure::new(
                 FailureKind::Internal,
                 format!("invalid header name {:?}", String::from_utf8_lossy(name)),
             ));
         }
-        if value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+        if spec::has_line_break(value) {
             return Err(Failure::new(
                 FailureKind::Internal,
                 format!("invalid value for header {}", String::from_utf8_lossy(name)),

@@ -315,6 +315,8 @@ mod tests {
             "198.51.100.7",
             "203.0.113.9",
             "224.0.0.0",
+            "fec0::1",
+            "feff::1",
         ] {
             assert!(special(s), "{s} should be special");
         }
@@ -347,6 +349,7 @@ mod tests {
             "2a00:db8::1",
             "2001:200::1",
             "fe00::1",
+            "2a00:1450:1::1",
         ] {
             assert!(!special(s), "{s} should be public");
         }

@@ -162,6 +162,13 @@ fn bad_flags_are_setup_errors() {
         text(&out.stderr),
         "tpt-http: --auth-server must be an http:// or https:// URL (got \"not a url\")\n"
     );
+    let out = run(&["run", "--allow-host", "bad host!", s.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bad host rule \"bad host!\""),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(&["run", "/nonexistent/script.lua"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

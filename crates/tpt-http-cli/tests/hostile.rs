@@ -129,25 +129,6 @@ fn expect(got: &Got, status: u16, body: &[u8], error: Option<&str>, within: Dura
     );
 }
 
-/// A failure with this status, no body and a reason starting with `prefix`, within `within`.
-fn expect_failure_prefix(got: &Got, status: u16, prefix: &str, within: Duration) {
-    assert_eq!(
-        (got.status, got.body.as_slice()),
-        (status, &b""[..]),
-        "outcome: {got:?}"
-    );
-    let reason = got.error.as_deref().unwrap_or_default();
-    assert!(
-        reason.starts_with(prefix),
-        "reason should start with {prefix:?}: {got:?}"
-    );
-    assert!(
-        got.elapsed < within,
-        "took {:?}, bound {within:?}: {got:?}",
-        got.elapsed
-    );
-}
-
 /// Not before `at_least` (a timeout must not fire early).
 fn not_before(got: &Got, at_least: Duration) {
     assert!(
@@ -1378,7 +1359,7 @@ fn certificate_from_an_untrusted_ca() {
         &got,
         600,
         b"",
-        Some("certificate verify failed: BadSignature"),
+        Some("certificate verify failed: bad signature"),
         PROMPT,
     );
 }
@@ -1393,7 +1374,10 @@ fn certificate_from_an_unknown_issuer() {
         &got,
         600,
         b"",
-        Some("certificate verify failed: UnknownIssuer"),
+        Some(
+            "certificate verify failed: unknown issuer (its CA is not trusted here: the host can \
+             add it, e.g. the runner's --ca-file or the module's ca_file)",
+        ),
         PROMPT,
     );
 }
@@ -1411,9 +1395,7 @@ fn certificate_for_another_host() {
         &got,
         600,
         b"",
-        Some(
-            "certificate verify failed: NotValidForNameContext { expected: IpAddress(V4(Ipv4Addr([127, 0, 0, 1]))), presented: [\"DnsName(\\\"other.example\\\")\"] }",
-        ),
+        Some("certificate verify failed: not valid for this host name"),
         PROMPT,
     );
 }
@@ -1427,15 +1409,7 @@ fn expired_certificate() {
         tls_policy(&ca),
         &format!("https://127.0.0.1:{}/echo", server.port()),
     );
-    expect_failure_prefix(
-        &got,
-        600,
-        "certificate verify failed: ExpiredContext { time: UnixTime(",
-        PROMPT,
-    );
-    // The time of the check varies; the certificate expired at 2001-01-01T00:00:00Z.
-    let reason = got.error.as_deref().unwrap_or_default();
-    assert!(reason.ends_with(", not_after: UnixTime(978307200) }"), "{got:?}");
+    expect(&got, 600, b"", Some("certificate verify failed: expired"), PROMPT);
 }
 
 fn tls_script(ca: &TestCa, alpn: &[&[u8]], steps: Vec<Step>) -> Script {

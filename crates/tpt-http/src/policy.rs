@@ -50,6 +50,15 @@ impl HostRule {
         if host.is_empty() {
             return Err(format!("bad host rule \"{text}\": no host"));
         }
+        // A host name (letters, digits, `-`, `_`, `.`, optionally after `*.`), an IPv4 address,
+        // or an IPv6 one (hex digits, `:` and `.`, inside brackets or bare).
+        let name = host.strip_prefix("*.").unwrap_or(host);
+        let fits = |b: u8| b.is_ascii_alphanumeric() || b"-_.:".contains(&b);
+        if name.is_empty() || !name.bytes().all(fits) || name.contains('*') {
+            return Err(format!(
+                "bad host rule \"{text}\": a host name, an IP address or *.domain, with an optional :port"
+            ));
+        }
         let port = match port {
             None => None,
             Some(p) => match p.parse::<u16>() {
@@ -400,6 +409,11 @@ mod tests {
         assert!(HostRule::parse("x:0").is_err());
         assert!(HostRule::parse("x:99999").is_err());
         assert!(HostRule::parse("[::1").is_err());
+        assert!(HostRule::parse("bad host!").is_err());
+        assert!(HostRule::parse("a*b.com").is_err());
+        assert!(HostRule::parse("*.").is_err());
+        assert!(HostRule::parse("*.ok-host_1.test:8080").is_ok());
+        assert!(HostRule::parse("::ffff:127.0.0.1").is_ok());
     }
 
     #[test]

@@ -105,12 +105,18 @@ pub fn parse_url(raw: &[u8], enforce_https: bool) -> Result<Url, Failure> {
     if text.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(malformed("contains whitespace or a control character"));
     }
-    let url = match Url::parse(text) {
-        Ok(url) => url,
-        Err(url::ParseError::RelativeUrlWithoutBase) => {
-            Url::parse(&format!("http://{text}")).map_err(|e| malformed(&e.to_string()))?
-        }
-        Err(e) => return Err(malformed(&e.to_string())),
+    // As libcurl guesses: a URL names its scheme only as `scheme://`; anything else
+    // (`localhost:8080/x`, `example.com/x`) is `http://` (`localhost:` is a host and a port).
+    let has_scheme = text.find("://").is_some_and(|at| {
+        at > 0
+            && text[..at]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    let url = if has_scheme {
+        Url::parse(text).map_err(|e| malformed(&e.to_string()))?
+    } else {
+        Url::parse(&format!("http://{text}")).map_err(|e| malformed(&e.to_string()))?
     };
     check_scheme(&url, enforce_https)?;
     if url.host_str().is_none_or(str::is_empty) {
@@ -454,6 +460,15 @@ mod tests {
         assert_eq!(code("http://example.com", false), 0);
         assert_eq!(code("example.com/x", true), 601, "no scheme means http");
         assert_eq!(code("example.com/x", false), 0);
+        // A host and a port without a scheme: `localhost:` is no scheme (libcurl guesses http).
+        assert_eq!(code("localhost:8080/data.json", false), 0);
+        assert_eq!(
+            code("localhost:8080/data.json", true),
+            601,
+            "no scheme means http"
+        );
+        let url = parse_url(b"localhost:8080/data.json", false).expect("a url");
+        assert_eq!((url.scheme(), url.port()), ("http", Some(8080)));
         assert_eq!(code("ftp://example.com", false), 601);
         assert_eq!(code("file:///etc/passwd", false), 601);
         assert_eq!(code("", true), 606);

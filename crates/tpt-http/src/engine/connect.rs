@@ -256,12 +256,29 @@ async fn tunnel(stream: &mut TcpStream, target: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What is wrong with a server's certificate, in words a script author can act on.
+fn certificate_problem(why: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    match why {
+        E::UnknownIssuer => "unknown issuer (its CA is not trusted here: the host can add it, e.g. \
+             the runner's --ca-file or the module's ca_file)"
+            .to_string(),
+        E::BadSignature => "bad signature".to_string(),
+        E::NotValidForName | E::NotValidForNameContext { .. } => "not valid for this host name".to_string(),
+        E::Expired | E::ExpiredContext { .. } => "expired".to_string(),
+        E::NotValidYet | E::NotValidYetContext { .. } => "not valid yet".to_string(),
+        E::Revoked => "revoked".to_string(),
+        E::Other(other) => format!("{other}"),
+        other => format!("{other:?}"),
+    }
+}
+
 fn classify_tls(e: std::io::Error) -> Failure {
     if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         if let rustls::Error::InvalidCertificate(why) = inner {
             return Failure::new(
                 FailureKind::Internal,
-                format!("certificate verify failed: {why:?}"),
+                format!("certificate verify failed: {}", certificate_problem(why)),
             );
         }
         return Failure::new(FailureKind::TlsConnect, format!("tls handshake failed: {inner}"));

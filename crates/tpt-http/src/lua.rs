@@ -64,8 +64,6 @@ pub(crate) struct Ctx {
     /// The host runs a callback that is not an interface event: every `http` function and
     /// request method (but `__gc`) raises TPT's "restricted to interface events" error.
     pub(crate) restricted: Cell<bool>,
-    /// The state closed (see the type's docs): no request starts any more.
-    pub(crate) closed: Cell<bool>,
     /// The slots of the requests made through this context whose `__gc` has not run.
     live: RefCell<HashSet<*mut RequestSlot>>,
 }
@@ -84,7 +82,6 @@ impl Ctx {
             pending: RefCell::new(Vec::new()),
             flushes: Cell::new(0),
             restricted: Cell::new(false),
-            closed: Cell::new(false),
             live: RefCell::new(HashSet::new()),
         }
     }
@@ -97,13 +94,13 @@ impl Ctx {
     }
 
     /// The state is closing: end every request made through this context (their transfers are
-    /// aborted and their objects read as dead), drop queued starts, and start nothing more.
+    /// aborted and their objects read as dead) and drop queued starts. Its box is empty by then,
+    /// so nothing more can start through it.
     ///
     /// # Safety
     /// Only from [`ctx_gc`]: every slot in `live` must still be the memory of a userdata
     /// (see the proof there).
     unsafe fn close(&self) {
-        self.closed.set(true);
         let pending = std::mem::take(&mut *self.pending.borrow_mut());
         let live = std::mem::take(&mut *self.live.borrow_mut());
         // Each taken request drops its `Rc<Ctx>`; our caller holds another, so `self` lives on.
@@ -548,7 +545,7 @@ unsafe fn push_request(l: *mut ffi::lua_State, spec: RequestSpec, auth: bool) ->
         let slot = ffi::lua_newuserdata(l, std::mem::size_of::<RequestSlot>()) as *mut RequestSlot;
         slot.write(None);
         let request = match ctx_of(l) {
-            Some(ctx) if !ctx.closed.get() => {
+            Some(ctx) => {
                 ctx.check_interface_event()?;
                 ctx.used.set(true);
                 let (watcher, pending) = {
@@ -576,7 +573,7 @@ unsafe fn push_request(l: *mut ffi::lua_State, spec: RequestSpec, auth: bool) ->
                 })
             }
             // The state is closing: a request that is dead at once.
-            _ => None,
+            None => None,
         };
         *slot = request;
         ffi::luaL_getmetatable(l, REQUEST_META.as_ptr());
@@ -612,15 +609,16 @@ unsafe fn auth_impl(l: *mut ffi::lua_State) -> Result<c_int, LuaErr> {
     unsafe {
         let audience = check_string(l, 1)?;
         let spec = match ctx_of(l) {
-            Some(ctx) if !ctx.closed.get() => {
+            Some(ctx) => {
                 ctx.check_interface_event()?;
                 let user = ctx.identity.borrow().as_ref().and_then(|p| p.current_user());
                 user.map(|user| {
                     auth::token_request(&ctx.client.borrow().config().auth_server, &audience, &user)
                 })
             }
-            // The state is closing: a request that is dead at once.
-            _ => Some(RequestSpec::get(Vec::new())),
+            // The state is closing: push_request finds the box empty too and makes a request
+            // that is dead at once, never using this spec.
+            None => Some(RequestSpec::get(Vec::new())),
         };
         let Some(spec) = spec else {
             ffi::lua_pushnil(l);

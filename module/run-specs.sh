@@ -81,6 +81,34 @@ echo "run-specs: servers $TPT_HTTP_TEST_HTTP $TPT_HTTP_TEST_HTTPS"
 # The specs talk to loopback servers: no proxy from the environment.
 unset http_proxy https_proxy all_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY no_proxy NO_PROXY
 
+# Run busted under $lua on SPEC... with the module built for $feature (child interpreters the
+# specs start are CHILD), log to LOG, and add its summary to the totals under LABEL.
+run_busted() {
+    local label=$1 log=$2 child=$3 rc counts ok bad err
+    shift 3
+    set +e
+    LUA_CPATH="$tmp/$feature/?.so;;" LUA_CPATH_5_4="$tmp/$feature/?.so;;" TPT_HTTP_LUA="$child" \
+        "$lua" "$busted" --output=plainTerminal "$@" {server_out}<&- {server_in}>&- 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    set -e
+    # busted's summary: "N successes / N failures / N errors / N pending : T seconds"
+    counts=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log" | tail -n 1 || true)
+    if [ -z "$counts" ]; then
+        echo "run-specs: $label: busted printed no summary (exit $rc)" >&2
+        summary+=("$label: no summary (busted exit $rc)")
+        failed=$((failed + 1))
+        status=1
+        return
+    fi
+    read -r ok _ _ bad _ _ err _ <<<"$counts"
+    passed=$((passed + ok))
+    failed=$((failed + bad + err))
+    summary+=("$label: $counts")
+    if [ "$rc" -ne 0 ] || [ "$bad" -ne 0 ] || [ "$err" -ne 0 ]; then
+        status=1
+    fi
+}
+
 passed=0
 failed=0
 status=0
@@ -105,28 +133,7 @@ for lua in "${wanted[@]}"; do
     cp target/release/libtpt_http.so "$tmp/$feature/tpt_http.so"
 
     echo "run-specs: $lua $busted spec/"
-    log="$tmp/$feature.log"
-    set +e
-    LUA_CPATH="$tmp/$feature/?.so;;" LUA_CPATH_5_4="$tmp/$feature/?.so;;" TPT_HTTP_LUA="$lua" \
-        "$lua" "$busted" --output=plainTerminal spec/ {server_out}<&- {server_in}>&- 2>&1 | tee "$log"
-    rc=${PIPESTATUS[0]}
-    set -e
-    # busted's summary: "N successes / N failures / N errors / N pending : T seconds"
-    counts=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log" | tail -n 1 || true)
-    if [ -z "$counts" ]; then
-        echo "run-specs: $lua: busted printed no summary (exit $rc)" >&2
-        summary+=("$lua: no summary (busted exit $rc)")
-        failed=$((failed + 1))
-        status=1
-        continue
-    fi
-    read -r ok _ _ bad _ _ err _ <<<"$counts"
-    passed=$((passed + ok))
-    failed=$((failed + bad + err))
-    summary+=("$lua: $counts")
-    if [ "$rc" -ne 0 ] || [ "$bad" -ne 0 ] || [ "$err" -ne 0 ]; then
-        status=1
-    fi
+    run_busted "$lua" "$tmp/$feature.log" "$lua" spec/
 
     # With TPT_HTTP_VALGRIND set: the finalizer-order cases again, each child interpreter under
     # valgrind, failing on any invalid read or write (exit status 99). Not for LuaJIT, whose own
@@ -134,26 +141,8 @@ for lua in "${wanted[@]}"; do
     if [ -n "${TPT_HTTP_VALGRIND:-}" ] && [ "$lua" != luajit ]; then
         command -v valgrind >/dev/null 2>&1 || { echo "run-specs: valgrind is not installed" >&2; exit 1; }
         echo "run-specs: $lua spec/lifetimes_spec.lua under valgrind"
-        vlog="$tmp/$feature.valgrind.log"
-        set +e
-        LUA_CPATH="$tmp/$feature/?.so;;" LUA_CPATH_5_4="$tmp/$feature/?.so;;" \
-            TPT_HTTP_LUA="valgrind -q --error-exitcode=99 --leak-check=no $lua" \
-            "$lua" "$busted" --output=plainTerminal spec/lifetimes_spec.lua {server_out}<&- {server_in}>&- 2>&1 | tee "$vlog"
-        rc=${PIPESTATUS[0]}
-        set -e
-        counts=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$vlog" | tail -n 1 || true)
-        summary+=("$lua under valgrind: ${counts:-no summary}")
-        if [ -z "$counts" ]; then
-            failed=$((failed + 1))
-            status=1
-            continue
-        fi
-        read -r ok _ _ bad _ _ err _ <<<"$counts"
-        passed=$((passed + ok))
-        failed=$((failed + bad + err))
-        if [ "$rc" -ne 0 ] || [ "$bad" -ne 0 ] || [ "$err" -ne 0 ]; then
-            status=1
-        fi
+        run_busted "$lua under valgrind" "$tmp/$feature.valgrind.log" \
+            "valgrind -q --error-exitcode=99 --leak-check=no $lua" spec/lifetimes_spec.lua
     fi
 done
 

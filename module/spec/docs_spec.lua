@@ -13,12 +13,8 @@ local HTTPS = os.getenv("TPT_HTTP_TEST_HTTPS")
 local CA = os.getenv("TPT_HTTP_TEST_CA")
 assert(HTTP and HTTPS and CA, "TPT_HTTP_TEST_* are not set: run module/run-specs.sh")
 
-local function interpreter()
-  local lua = os.getenv("TPT_HTTP_LUA")
-  if lua and lua ~= "" then return lua end
-  if jit then return "luajit" end
-  return (_VERSION == "Lua 5.1") and "lua5.1" or "lua5.4"
-end
+local support = require("spec.support")
+local interpreter, fresh, run = support.interpreter, support.fresh, support.run
 
 -- The repository's root, absolute (busted runs in module/).
 local ROOT
@@ -40,24 +36,6 @@ local function write(path, text)
   local f = assert(io.open(path, "wb"))
   f:write(text)
   f:close()
-end
-
-local function fresh()
-  package.loaded.tpt_http = nil
-  return require("tpt_http")
-end
-
--- Run a shell command; returns its exit code and its output (stdout and stderr).
-local function run(command)
-  local out = os.tmpname()
-  local p = assert(io.popen(string.format("%s >%s 2>&1; echo $?", command, out)))
-  local code = tonumber(p:read("*l"))
-  p:close()
-  local f = assert(io.open(out, "rb"))
-  local output = f:read("*a")
-  f:close()
-  os.remove(out)
-  return code, output
 end
 
 -- The ```lua blocks of a Markdown text, in order.

@@ -7,17 +7,12 @@ local system = require("system")
 local SILENT = os.getenv("TPT_HTTP_TEST_SILENT")
 assert(SILENT, "TPT_HTTP_TEST_SILENT is not set: run module/run-specs.sh")
 
-local function interpreter()
-  local lua = os.getenv("TPT_HTTP_LUA")
-  if lua and lua ~= "" then return lua end
-  if jit then return "luajit" end
-  return (_VERSION == "Lua 5.1") and "lua5.1" or "lua5.4"
-end
+local support = require("spec.support")
+local interpreter, run = support.interpreter, support.run
 
 -- Run `body` in a child interpreter; returns its exit code and output.
 local function run_child(body)
   local script = os.tmpname()
-  local out = os.tmpname()
   local f = assert(io.open(script, "w"))
   f:write(string.format("local URL = %q\n", "http://" .. SILENT .. "/"))
   -- An object with a finalizer in any Lua version.
@@ -33,14 +28,8 @@ end
 ]])
   f:write(body)
   f:close()
-  local p = assert(io.popen(string.format("timeout 30 %s %s >%s 2>&1; echo $?", interpreter(), script, out)))
-  local code = tonumber(p:read("*l"))
-  p:close()
-  local o = assert(io.open(out))
-  local output = o:read("*a")
-  o:close()
+  local code, output = run(string.format("timeout 30 %s %s", interpreter(), script))
   os.remove(script)
-  os.remove(out)
   return code, output
 end
 

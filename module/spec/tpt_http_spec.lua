@@ -17,18 +17,8 @@ local CA = os.getenv("TPT_HTTP_TEST_CA")
 local SILENT = os.getenv("TPT_HTTP_TEST_SILENT")
 assert(HTTP and HTTPS and CA and SILENT, "TPT_HTTP_TEST_* are not set: run module/run-specs.sh")
 
-local function interpreter()
-  local lua = os.getenv("TPT_HTTP_LUA")
-  if lua and lua ~= "" then return lua end
-  if jit then return "luajit" end
-  return (_VERSION == "Lua 5.1") and "lua5.1" or "lua5.4"
-end
-
--- A fresh module table: a new `Http` handle that has made no request yet, so it can be configured.
-local function fresh()
-  package.loaded.tpt_http = nil
-  return require("tpt_http")
-end
+local support = require("spec.support")
+local interpreter, fresh, run = support.interpreter, support.fresh, support.run
 
 -- Poll without tick gating (status is live) until the request is no longer running.
 local function wait(req, timeout)
@@ -55,21 +45,6 @@ local function error_of(f, ...)
   local ok, err = pcall(f, ...)
   assert.is_false(ok, "expected an error")
   return tostring(err)
-end
-
--- Run a shell command (stdout and stderr captured); returns its exit code, seconds, output.
-local function run(command)
-  local out = os.tmpname()
-  local started = system.monotime()
-  local p = assert(io.popen(string.format("%s >%s 2>&1; echo $?", command, out)))
-  local code = tonumber(p:read("*l"))
-  p:close()
-  local seconds = system.monotime() - started
-  local o = assert(io.open(out))
-  local output = o:read("*a")
-  o:close()
-  os.remove(out)
-  return code, seconds, output
 end
 
 local function plain_http()
@@ -455,7 +430,7 @@ describe("exit with requests in flight", function()
     f:write(string.format("local HTTP, HTTPS, CA = %q, %q, %q\n", HTTP, HTTPS, CA))
     f:write(body)
     f:close()
-    local code, seconds, output = run(string.format("%s timeout 30 %s %s", env or "", lua, script))
+    local code, output, seconds = run(string.format("%s timeout 30 %s %s", env or "", lua, script))
     os.remove(script)
     return code, seconds, output
   end
@@ -520,7 +495,7 @@ describe("examples/plain/download.lua", function()
 
   it("downloads a URL, printing progress", function()
     local out = os.tmpname()
-    local code, _, output = run(string.format("%s %s %q --allow-http -o %s", interpreter(), example,
+    local code, output = run(string.format("%s %s %q --allow-http -o %s", interpreter(), example,
       HTTP .. "/slow/200000?ms=10&chunk=20000", out))
     local f = assert(io.open(out, "rb"))
     local body = f:read("*a")
@@ -533,7 +508,7 @@ describe("examples/plain/download.lua", function()
   end)
 
   it("exits 1 when https is enforced and the URL is http://", function()
-    local code, _, output = run(string.format("%s %s %q -o /dev/null", interpreter(), example, HTTP .. "/echo"))
+    local code, output = run(string.format("%s %s %q -o /dev/null", interpreter(), example, HTTP .. "/echo"))
     assert.equal(1, code, output)
     assert.matches("answered 601", output, 1, true)
   end)

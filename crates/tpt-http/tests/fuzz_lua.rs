@@ -555,16 +555,10 @@ static LIGHT_TARGET: u64 = 0;
 /// Lua run before `install` (issue 10): `n` objects with finalizers, older than the `http`
 /// context, each calling every `http` function and every method of the requests in its holder
 /// (filled after install by [`ARM_EARLY`]) whenever it is finalized, at a collection or at close.
-const EARLY: &str = r#"
+const EARLY: &str = concat!(
+    include_str!("lua/gc_object.lua"),
+    r#"
 local n = ...
-local function gc_object(f)
-  if newproxy then
-    local p = newproxy(true)
-    getmetatable(p).__gc = f
-    return p
-  end
-  return setmetatable({}, { __gc = f })
-end
 local methods = { "status", "progress", "read", "error", "cancel", "finish" }
 EARLY, EARLY_HOLDERS = {}, {}
 for i = 1, n do
@@ -586,7 +580,8 @@ for i = 1, n do
     end
   end) end)
 end
-"#;
+"#
+);
 
 /// After `install`: give every early holder the `http` table and a few requests.
 const ARM_EARLY: &str = r#"

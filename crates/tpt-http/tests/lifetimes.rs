@@ -7,38 +7,23 @@
 //! Every case prints `RESULT ok <facts>`; the parent checks the exit status and the
 //! facts. Built for LuaJIT by default; CI runs it again under Lua 5.4 and 5.1 builds.
 
-use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tpt_http::mlua::Lua;
 use tpt_http::{Config, Http};
+use tpt_http_testserver::Server;
 
 const CASE_VAR: &str = "TPT_HTTP_LIFETIME_CASE";
 
 /// Lua that makes an object with a finalizer in any Lua version: `gc_object(f)`.
-const PRELUDE: &str = r#"
-function gc_object(f)
-  if newproxy then
-    local p = newproxy(true)
-    getmetatable(p).__gc = f
-    return p
-  end
-  return setmetatable({}, { __gc = f })
-end
-"#;
+const PRELUDE: &str = include_str!("lua/gc_object.lua");
 
-/// A loopback server that accepts connections and never answers: a transfer to it runs until
-/// something ends it.
-fn silent_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    format!("http://{addr}/silent")
+/// The test server's `/hang`, which never answers: a transfer to it runs until something ends
+/// it. The server lives as long as the returned handle.
+fn silent_server() -> (Server, String) {
+    let server = Server::http();
+    let url = format!("{}/hang", server.base_url());
+    (server, url)
 }
 
 /// A logged-in user, so `getAuthToken` makes a request.
@@ -72,7 +57,7 @@ fn settle(http: &Http) -> usize {
 /// Run `before` (Lua), install the API as global `http`, run `after`, collect garbage, close the
 /// state, and report what is left running.
 fn run_case(before: &str, after: &str) {
-    let url = silent_server();
+    let (_server, url) = silent_server();
     // SAFETY: the debug library is what the by-hand cases need; nothing here loads C code.
     let lua = unsafe { Lua::unsafe_new() };
     lua.globals().set("URL", url).expect("set URL");
@@ -261,7 +246,7 @@ fn request_finalizer_called_by_hand() {
 /// is still running (so `left=0` above is closing's doing, not the server's).
 #[test]
 fn silent_server_holds_a_transfer() {
-    let url = silent_server();
+    let (_server, url) = silent_server();
     let lua = Lua::new();
     let http = tpt_http::install(&lua, config()).expect("install");
     lua.globals().set("URL", url).expect("url");

@@ -142,7 +142,7 @@ for lua in "${wanted[@]}"; do
         command -v valgrind >/dev/null 2>&1 || { echo "run-specs: valgrind is not installed" >&2; exit 1; }
         echo "run-specs: $lua spec/lifetimes_spec.lua under valgrind"
         run_busted "$lua under valgrind" "$tmp/$feature.valgrind.log" \
-            "valgrind -q --error-exitcode=99 --leak-check=no $lua" spec/lifetimes_spec.lua
+            "valgrind -q --fair-sched=yes --error-exitcode=99 --leak-check=no $lua" spec/lifetimes_spec.lua
     fi
 done
 
